@@ -1,0 +1,228 @@
+//! The mgo bundle format: the contract between the `mgo` CLI, which writes
+//! bundles, and the launcher, which reads them at every start.
+//!
+//! A bundle is the launcher's ELF executable with one extra segment (program
+//! header type [`SEGMENT_TYPE`]) whose file range holds a [`Table`] followed by
+//! the variants, each at a page-aligned offset counted from the segment's
+//! start. docs/FORMAT.md describes the layout byte by byte; this crate is its
+//! only implementation. Reading and writing are both `no_std` and
+//! allocation-free.
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+mod write;
+pub use write::{Layout, PlacedVariant, layout};
+
+/// Program header type of the segment that holds the table and the variants.
+/// It lies in the OS-specific range (`PT_LOOS..=PT_HIOS`) that the kernel's
+/// ELF loader ignores; the bytes spell "mgo" for anyone reading a hex dump.
+pub const SEGMENT_TYPE: u32 = 0x6d67_6f00;
+
+/// Name of the section that covers the same bytes as the segment, so that
+/// `strip` and `objcopy` keep and move them as one piece.
+pub const SECTION_NAME: &str = ".mgo";
+
+/// First bytes of the table.
+pub const MAGIC: [u8; 8] = *b"mgo-bndl";
+
+/// Format version written by this crate. A launcher rejects other versions.
+pub const VERSION: u16 = 1;
+
+/// Alignment of each variant's offset, so a launch mode can map the variant's
+/// pages straight from the file.
+pub const VARIANT_ALIGN: u64 = 4096;
+
+/// Size of the fixed table header in bytes.
+pub const HEADER_SIZE: usize = 32;
+
+/// Size of one table entry in bytes.
+pub const ENTRY_SIZE: usize = 48;
+
+/// A bundle holds at most one variant per level.
+pub const MAX_VARIANTS: usize = 4;
+
+/// Largest table a reader has to look at.
+pub const MAX_TABLE_SIZE: usize = HEADER_SIZE + MAX_VARIANTS * ENTRY_SIZE;
+
+/// How a variant's bytes are stored in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Encoding {
+    /// The executable's bytes, as they are.
+    Raw = 0,
+}
+
+impl Encoding {
+    fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Raw),
+            _ => None,
+        }
+    }
+}
+
+/// One variant as the table describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// GOAMD64 level the variant was built for, 1 to 4.
+    pub level: u8,
+    /// How the bytes are stored.
+    pub encoding: Encoding,
+    /// Offset of the stored bytes from the start of the segment; a multiple of
+    /// [`VARIANT_ALIGN`]. Two entries with identical executables share it.
+    pub offset: u64,
+    /// Number of stored bytes.
+    pub stored_size: u64,
+    /// Size of the executable once decoded.
+    pub size: u64,
+    /// XXH3-64 of the decoded executable.
+    pub checksum: u64,
+}
+
+/// The parsed table: the variants in ascending level order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Table {
+    entries: [Entry; MAX_VARIANTS],
+    count: usize,
+}
+
+/// Why a table was rejected. The text is shown to users as is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error(pub &'static str);
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// XXH3-64 with the default seed: the checksum of variants and of the table.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> u16 {
+    let mut b = [0u8; 2];
+    b.copy_from_slice(&bytes[at..at + 2]);
+    u16::from_le_bytes(b)
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// Offset of the table checksum field inside the header.
+const CHECKSUM_AT: usize = 16;
+
+/// The checksum of a table is computed with its own checksum field zeroed.
+fn table_checksum(table: &[u8]) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+    hasher.update(&table[..CHECKSUM_AT]);
+    hasher.update(&[0u8; 8]);
+    hasher.update(&table[CHECKSUM_AT + 8..]);
+    hasher.digest()
+}
+
+impl Table {
+    /// Parses and validates the table at the start of `segment`, the bundle
+    /// segment's bytes (at least the table; `segment_size` is the size the
+    /// whole segment has in the file). Every entry is checked to lie inside the
+    /// segment, so a reader can trust the offsets it gets back.
+    #[allow(clippy::indexing_slicing)] // every index is checked against a length first
+    pub fn parse(segment: &[u8], segment_size: u64) -> Result<Self, Error> {
+        if segment.len() < HEADER_SIZE {
+            return Err(Error("bundle table is truncated"));
+        }
+        if segment[..8] != MAGIC {
+            return Err(Error("bundle table has a bad magic number"));
+        }
+        if u16_at(segment, 8) != VERSION {
+            return Err(Error(
+                "bundle format version is not supported by this launcher",
+            ));
+        }
+        if usize::from(u16_at(segment, 10)) != HEADER_SIZE
+            || usize::from(u16_at(segment, 12)) != ENTRY_SIZE
+        {
+            return Err(Error("bundle table has unexpected header or entry sizes"));
+        }
+        let count = usize::from(u16_at(segment, 14));
+        if count == 0 || count > MAX_VARIANTS {
+            return Err(Error("bundle table has an invalid number of variants"));
+        }
+        let table_size = HEADER_SIZE + count * ENTRY_SIZE;
+        if segment.len() < table_size || segment_size < table_size as u64 {
+            return Err(Error("bundle table is truncated"));
+        }
+        let table = &segment[..table_size];
+        if table_checksum(table) != u64_at(table, CHECKSUM_AT) {
+            return Err(Error("bundle table is damaged (checksum mismatch)"));
+        }
+        let empty = Entry {
+            level: 0,
+            encoding: Encoding::Raw,
+            offset: 0,
+            stored_size: 0,
+            size: 0,
+            checksum: 0,
+        };
+        let mut entries = [empty; MAX_VARIANTS];
+        let mut previous_level = 0u8;
+        for (i, slot) in entries.iter_mut().enumerate().take(count) {
+            let e = &table[HEADER_SIZE + i * ENTRY_SIZE..][..ENTRY_SIZE];
+            let entry = Entry {
+                level: e[0],
+                encoding: Encoding::from_byte(e[1])
+                    .ok_or(Error("bundle uses an encoding this launcher does not know"))?,
+                offset: u64_at(e, 8),
+                stored_size: u64_at(e, 16),
+                size: u64_at(e, 24),
+                checksum: u64_at(e, 32),
+            };
+            if !(1..=4).contains(&entry.level) || entry.level <= previous_level {
+                return Err(Error("bundle table has invalid levels"));
+            }
+            previous_level = entry.level;
+            let end = entry.offset.checked_add(entry.stored_size);
+            if !entry.offset.is_multiple_of(VARIANT_ALIGN)
+                || entry.offset < table_size as u64
+                || end.is_none_or(|end| end > segment_size)
+            {
+                return Err(Error("bundle table points outside the bundle"));
+            }
+            if entry.encoding == Encoding::Raw && entry.stored_size != entry.size {
+                return Err(Error("bundle table has inconsistent sizes"));
+            }
+            *slot = entry;
+        }
+        Ok(Self { entries, count })
+    }
+
+    /// The variants, lowest level first.
+    #[allow(clippy::indexing_slicing)] // count <= MAX_VARIANTS by construction
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries[..self.count]
+    }
+
+    /// The variant to run when `wanted` is the best level allowed: the highest
+    /// level not above it, or the lowest level the bundle has when every level
+    /// is above it (that variant's own Go runtime check then tells the user
+    /// which CPU it needs, exactly as a plain build would).
+    pub fn choose(&self, wanted: u8) -> &Entry {
+        let entries = self.entries();
+        let mut chosen = &self.entries[0];
+        for entry in entries {
+            if entry.level <= wanted {
+                chosen = entry;
+            }
+        }
+        chosen
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,322 @@
+//! The launcher: the start-up stub of every mgo bundle. It picks the variant
+//! the CPU (or `GOAMD64`) calls for, copies it into a sealed memfd while
+//! verifying its checksum, and execs it in its own place: same PID, same
+//! argv, environment and descriptors.
+//!
+//! Static, no libc, no allocator: it runs before every start of every program
+//! built with mgo, in empty containers too. docs/FORMAT.md documents the
+//! bundle it reads and the exit statuses below.
+#![no_std]
+#![no_main]
+
+mod fail;
+mod mem;
+mod sys;
+
+use core::ffi::CStr;
+use fail::{Status, fail, fail_errno, say};
+use mgo_format::{Entry, SEGMENT_TYPE, Table};
+use mgo_launcher::{cpu, env, name};
+use rustix::io::Errno;
+
+/// Bytes hashed and written per step: small enough to stay in the L2 cache
+/// between being hashed and being copied by the kernel, large enough that the
+/// syscalls cost nothing next to the copy.
+const CHUNK: usize = 256 * 1024;
+
+/// Auxiliary vector keys the launcher reads (include/uapi/linux/auxvec.h).
+const AT_PHDR: usize = 3;
+const AT_PHNUM: usize = 5;
+const AT_EXECFN: usize = 31;
+
+/// A placeholder the linker gives a program header of its own (PT_NOTE).
+/// mgo turns that header into the bundle segment's (docs/FORMAT.md): a
+/// program header cannot be added to a linked executable without moving
+/// everything after the header table, but one can be repurposed. The note
+/// itself is well-formed (name "mgo", no descriptor) and otherwise unused.
+#[used]
+#[unsafe(link_section = ".note.mgo")]
+static BUNDLE_SEGMENT_PLACEHOLDER: [u32; 4] = [4, 0, 0x6d67_6f00, u32::from_le_bytes(*b"mgo\0")];
+
+/// Size of an ELF64 program header.
+const PHDR_SIZE: usize = 56;
+
+/// The process's entry point: hands the initial stack pointer to [`start`].
+///
+/// # Safety
+/// Only the kernel calls it, once, with the initial process stack.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _start() -> ! {
+    core::arch::naked_asm!(
+        "xor ebp, ebp",
+        "mov rdi, rsp",
+        "and rsp, -16",
+        "call {start}",
+        "ud2",
+        start = sym start,
+    )
+}
+
+/// What the kernel hands a new process, read off its initial stack.
+struct Process {
+    argv: *const *const u8,
+    envp: *const *const u8,
+    goamd64: Option<&'static [u8]>,
+    mgodebug: Option<&'static [u8]>,
+    bundle_segment: Option<Segment>,
+    exec_path: Option<&'static CStr>,
+}
+
+/// Where the bundle's table and variants are in the file.
+#[derive(Clone, Copy)]
+struct Segment {
+    offset: u64,
+    size: u64,
+}
+
+/// Reads argc, argv, envp and the auxiliary vector (System V AMD64 ABI,
+/// "Process Initialization").
+///
+/// # Safety
+/// `sp` must be the stack pointer the kernel started the process with.
+unsafe extern "C" fn start(sp: *const usize) -> ! {
+    // SAFETY: the kernel lays out argc, argv[], NULL, envp[], NULL, auxv pairs.
+    let process = unsafe {
+        let argc = *sp;
+        let argv = sp.add(1).cast::<*const u8>();
+        let envp = argv.add(argc + 1);
+        let mut goamd64 = None;
+        let mut mgodebug = None;
+        let mut cursor = envp;
+        while !(*cursor).is_null() {
+            let entry = *cursor;
+            // Most variables differ in their first byte; only candidates are measured.
+            if *entry == b'G' || *entry == b'M' {
+                let entry = CStr::from_ptr(entry.cast()).to_bytes();
+                if let Some(value) = env::value_of(entry, b"GOAMD64") {
+                    goamd64 = Some(value);
+                } else if let Some(value) = env::value_of(entry, b"MGODEBUG") {
+                    mgodebug = Some(value);
+                }
+            }
+            cursor = cursor.add(1);
+        }
+        let mut auxv = cursor.add(1).cast::<usize>();
+        let (mut phdr, mut phnum, mut exec_path) = (0usize, 0usize, None);
+        while *auxv != 0 {
+            let value = *auxv.add(1);
+            match *auxv {
+                AT_PHDR => phdr = value,
+                AT_PHNUM => phnum = value,
+                AT_EXECFN if value != 0 => exec_path = Some(CStr::from_ptr(value as *const _)),
+                _ => {}
+            }
+            auxv = auxv.add(2);
+        }
+        Process {
+            argv,
+            envp,
+            goamd64,
+            mgodebug,
+            bundle_segment: find_segment(phdr, phnum),
+            exec_path,
+        }
+    };
+    run(&process)
+}
+
+/// Finds the bundle segment among the program headers, which the kernel
+/// mapped with the launcher's first segment and pointed to in AT_PHDR.
+///
+/// # Safety
+/// `phdr` and `phnum` must come from the auxiliary vector.
+unsafe fn find_segment(phdr: usize, phnum: usize) -> Option<Segment> {
+    if phdr == 0 {
+        return None;
+    }
+    for i in 0..phnum {
+        // SAFETY: the kernel maps all `phnum` headers at `phdr`; fields are
+        // read unaligned-safe at their ELF64 offsets.
+        let (kind, offset, size) = unsafe {
+            let header = (phdr + i * PHDR_SIZE) as *const u8;
+            (
+                header.cast::<u32>().read_unaligned(),
+                header.add(8).cast::<u64>().read_unaligned(),
+                header.add(32).cast::<u64>().read_unaligned(),
+            )
+        };
+        if kind == SEGMENT_TYPE {
+            return Some(Segment { offset, size });
+        }
+    }
+    None
+}
+
+fn level_name(level: u8) -> [u8; 10] {
+    let mut text = *b"GOAMD64=v0";
+    text[9] = b'0' + level;
+    text
+}
+
+fn run(process: &Process) -> ! {
+    let debug = env::mgodebug(process.mgodebug.unwrap_or(b""));
+    if debug.unknown {
+        say(&[
+            b"ignoring unknown items in MGODEBUG=",
+            process.mgodebug.unwrap_or(b""),
+            b" (known: log, extract)",
+        ]);
+    }
+    let wanted = match env::goamd64(process.goamd64.unwrap_or(b"")) {
+        env::Goamd64::Level(level) => level,
+        env::Goamd64::Unset => cpu::level(&cpu::snapshot()),
+        env::Goamd64::Invalid => {
+            say(&[
+                b"ignoring GOAMD64=",
+                process.goamd64.unwrap_or(b""),
+                b": expected v1, v2, v3 or v4; detecting the CPU instead",
+            ]);
+            cpu::level(&cpu::snapshot())
+        }
+    };
+
+    let Some(segment) = process.bundle_segment else {
+        fail(
+            &[b"no bundle segment in this executable: it was not written by mgo"],
+            Status::Damaged,
+        )
+    };
+    let bundle = sys::open_bundle(process.exec_path)
+        .unwrap_or_else(|err| fail_errno(b"cannot open the bundle", err, Status::Damaged));
+    let bundle = sys::borrow(&bundle);
+    let file_size = sys::file_size(bundle)
+        .unwrap_or_else(|err| fail_errno(b"cannot stat the bundle", err, Status::Damaged));
+    let Ok(segment_len) = usize::try_from(segment.size) else {
+        fail(&[b"bundle segment is too large"], Status::Damaged)
+    };
+    if segment
+        .offset
+        .checked_add(segment.size)
+        .is_none_or(|end| end > file_size)
+    {
+        fail(
+            &[b"bundle is truncated: download or copy it again"],
+            Status::Damaged,
+        );
+    }
+    let bytes = sys::map_file(bundle, segment.offset, segment_len)
+        .unwrap_or_else(|err| fail_errno(b"cannot map the bundle", err, Status::Damaged));
+    let table = Table::parse(bytes, segment.size).unwrap_or_else(|err| {
+        fail(
+            &[err.0.as_bytes(), b": download or copy it again"],
+            Status::Damaged,
+        )
+    });
+    let entry = table.choose(wanted);
+    // Table::parse checked that every entry lies inside the segment.
+    let variant = bytes
+        .get(entry.offset as usize..)
+        .and_then(|rest| rest.get(..entry.size as usize))
+        .unwrap_or(&[]);
+    let level = level_name(entry.level);
+
+    if debug.extract {
+        if debug.log {
+            say(&[b"extracting variant ", &level]);
+        }
+        extract(variant, entry, &level);
+    }
+
+    let mut memfd_name = [0u8; name::MAX_NAME + 1];
+    let path = process.exec_path.map_or(&b"mgo-bundle"[..], CStr::to_bytes);
+    let len = name::memfd_name(path, entry.level, &mut memfd_name);
+    let memfd_name =
+        CStr::from_bytes_with_nul(memfd_name.get(..=len).unwrap_or(b"\0")).unwrap_or(c"mgo-bundle");
+    let memfd = sys::create_memfd(memfd_name).unwrap_or_else(|err| {
+        fail_errno(b"cannot create a memfd for the variant", err, Status::Exec)
+    });
+    let memfd = sys::borrow(&memfd);
+    match copy_verified(variant, entry, memfd) {
+        Ok(true) => {}
+        Ok(false) => fail(
+            &[
+                b"variant ",
+                &level,
+                b" is damaged (checksum mismatch): download or copy the bundle again",
+            ],
+            Status::Damaged,
+        ),
+        Err(err) => fail_errno(b"cannot fill the memfd", err, Status::Exec),
+    }
+    sys::seal(memfd).unwrap_or_else(|err| fail_errno(b"cannot seal the memfd", err, Status::Exec));
+    if debug.log {
+        say(&[b"starting variant ", &level]);
+    }
+    // SAFETY: argv and envp are the kernel's own NULL-terminated arrays.
+    let mut err = unsafe { sys::exec_fd(memfd, process.argv, process.envp) };
+    if err == Errno::NOENT {
+        // execveat(2), BUGS: when the program must be reopened by path during
+        // exec (binfmt_misc, e.g. qemu-user registered as an interpreter), a
+        // close-on-exec descriptor is gone by then and exec fails with ENOENT.
+        // Left open, the variant inherits one stray descriptor; that beats not
+        // starting.
+        if sys::keep_open_across_exec(memfd).is_ok() {
+            // SAFETY: as above.
+            err = unsafe { sys::exec_fd(memfd, process.argv, process.envp) };
+        }
+    }
+    fail_errno(b"cannot execute the variant", err, Status::Exec)
+}
+
+/// Copies `variant` into `memfd` and says whether its checksum matched. Each
+/// chunk is hashed just before the kernel copies it, while it is in the cache:
+/// one pass over memory, the copy never staged in a buffer of ours.
+fn copy_verified(
+    variant: &[u8],
+    entry: &Entry,
+    memfd: rustix::fd::BorrowedFd<'_>,
+) -> Result<bool, Errno> {
+    let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+    for chunk in variant.chunks(CHUNK) {
+        hasher.update(chunk);
+        sys::write_all(memfd, chunk)?;
+    }
+    Ok(hasher.digest() == entry.checksum)
+}
+
+/// `MGODEBUG=extract`: writes the verified variant to stdout and exits 0.
+fn extract(variant: &[u8], entry: &Entry, level: &[u8]) -> ! {
+    let stdout = sys::stdout();
+    if sys::is_terminal(stdout) {
+        fail(
+            &[b"MGODEBUG=extract writes a binary: redirect stdout to a file"],
+            Status::Extract,
+        );
+    }
+    if mgo_format::checksum(variant) != entry.checksum {
+        fail(
+            &[
+                b"variant ",
+                level,
+                b" is damaged (checksum mismatch): download or copy the bundle again",
+            ],
+            Status::Damaged,
+        );
+    }
+    if let Err(err) = sys::write_all(stdout, variant) {
+        fail_errno(
+            b"MGODEBUG=extract: cannot write stdout",
+            err,
+            Status::Extract,
+        );
+    }
+    sys::exit(0)
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // Unreachable by design (no indexing that can fail, no unwrap); if it ever
+    // happens, fail like any other internal error rather than fault.
+    fail(&[b"internal error"], Status::Exec)
+}

@@ -1,0 +1,81 @@
+//! Builds the launcher and hands its bytes to the CLI, so that `cargo
+//! install` yields one self-contained `mgo`.
+//!
+//! The launcher is a separate `no_std` binary with its own codegen needs
+//! (non-PIE, no unwind tables, size-optimized, baseline x86-64 whatever
+//! RUSTFLAGS the outer build uses), and Cargo's artifact dependencies are not
+//! stable, so this script runs a nested `cargo build` into its own target
+//! directory (a separate directory, so it never waits on the outer build's lock).
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
+    let launcher_dir = manifest_dir.join("../launcher");
+    let format_dir = manifest_dir.join("../format");
+    for dir in [&launcher_dir, &format_dir] {
+        println!("cargo:rerun-if-changed={}", dir.join("src").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            dir.join("Cargo.toml").display()
+        );
+    }
+    println!(
+        "cargo:rerun-if-changed={}",
+        launcher_dir.join("build.rs").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("../../Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("../../Cargo.lock").display()
+    );
+
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target_dir = out_dir.join("launcher-target");
+    let flags = [
+        "-Crelocation-model=static",
+        "-Cforce-unwind-tables=no",
+        "-Ctarget-cpu=x86-64",
+    ]
+    .join("\x1f");
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&launcher_dir)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "mgo-launcher",
+            "--bin",
+            "mgo-launcher",
+            "--features",
+            "bin",
+        ])
+        .args([
+            "--profile",
+            "launcher",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("CARGO_ENCODED_RUSTFLAGS", flags)
+        // The outer build's settings must not leak into the launcher's.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER");
+    let status = command
+        .status()
+        .expect("cannot run cargo to build the launcher");
+    assert!(status.success(), "building the launcher failed: {status}");
+    let built = target_dir.join("x86_64-unknown-linux-gnu/launcher/mgo-launcher");
+    std::fs::copy(&built, out_dir.join("mgo-launcher")).expect("copy the built launcher");
+}

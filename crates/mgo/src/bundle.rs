@@ -1,0 +1,324 @@
+//! Writing a bundle: the launcher's ELF file, plus one segment holding the
+//! table and the variants, plus sections that describe that segment to
+//! `strip`, `objcopy` and `go version -m` (docs/FORMAT.md).
+//!
+//! The layout is computed first and the file is written in one pass in
+//! offset order, so the same inputs always give the same bytes.
+
+use mgo_format::{SECTION_NAME, SEGMENT_TYPE, VARIANT_ALIGN};
+use object::elf::{
+    ET_EXEC, FileHeader64, PF_R, PT_LOAD, PT_NOTE, ProgramHeader64, ProgramType, SHT_PROGBITS,
+    SectionFlags, SectionHeader64,
+};
+use object::endian::{LittleEndian as LE, U32, U64};
+use object::pod::{bytes_of, slice_from_all_bytes};
+use object::read::elf::{ElfFile64, FileHeader, ProgramHeader, SectionHeader};
+use object::{Object, ObjectSection};
+use std::fmt;
+use std::io::{self, Write};
+
+/// The variants of one program, lowest level first.
+pub struct Variants {
+    /// `(level, executable bytes)`.
+    pub builds: Vec<(u8, Vec<u8>)>,
+}
+
+/// A bundle could not be assembled from its inputs.
+#[derive(Debug)]
+pub struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn error(message: impl Into<String>) -> Error {
+    Error(message.into())
+}
+
+/// Where the bundle segment claims to live in the address space. No loader
+/// maps it; the address exists so that `debug/buildinfo` (which reads a
+/// section's bytes through the program header covering its address) finds
+/// the copied `.go.buildinfo`. It is far above anything the launcher loads,
+/// and congruent to the file offset modulo the page size as ELF expects.
+const SEGMENT_ADDRESS_BASE: u64 = 0x4000_0000;
+
+/// Go's build info blob is 16-byte aligned (buildInfoAlign in debug/buildinfo).
+const BUILDINFO_ALIGN: u64 = 16;
+
+fn align(value: u64, to: u64) -> u64 {
+    value.div_ceil(to) * to
+}
+
+/// The `.go.buildinfo` section of a Go executable: module path, dependencies
+/// and build settings, self-contained since Go 1.18.
+pub fn go_buildinfo(executable: &[u8]) -> Result<Vec<u8>, Error> {
+    let file = ElfFile64::<LE>::parse(executable)
+        .map_err(|e| error(format!("the variant is not a 64-bit ELF executable: {e}")))?;
+    let section = file
+        .section_by_name(".go.buildinfo")
+        .ok_or_else(|| error("the variant has no .go.buildinfo section (not built by go?)"))?;
+    let data = section
+        .data()
+        .map_err(|e| error(format!("cannot read the variant's .go.buildinfo: {e}")))?;
+    Ok(data.to_vec())
+}
+
+/// Writes the bundle made of `launcher` and `variants` to `out`.
+pub fn write(
+    launcher: &[u8],
+    variants: &Variants,
+    out: &mut impl Write,
+) -> Result<(), BundleWriteError> {
+    let plan = Plan::new(launcher, variants)?;
+    plan.write(variants, out).map_err(BundleWriteError::Io)
+}
+
+/// Why writing a bundle failed.
+#[derive(Debug)]
+pub enum BundleWriteError {
+    /// The inputs cannot make a bundle.
+    Invalid(Error),
+    /// The output could not be written.
+    Io(io::Error),
+}
+
+impl From<Error> for BundleWriteError {
+    fn from(e: Error) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl fmt::Display for BundleWriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(e) => e.fmt(f),
+            Self::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Every offset of the output, decided before a byte is written.
+struct Plan {
+    /// The launcher's bytes that are kept: all but a trailing section header table.
+    head: Vec<u8>,
+    segment_offset: u64,
+    layout: mgo_format::Layout,
+    buildinfo: Vec<u8>,
+    buildinfo_offset: u64,
+    segment_size: u64,
+    shstrtab: Vec<u8>,
+    shstrtab_offset: u64,
+    section_headers: Vec<SectionHeader64<LE>>,
+    section_headers_offset: u64,
+}
+
+impl Plan {
+    fn new(launcher: &[u8], variants: &Variants) -> Result<Self, Error> {
+        let e = LE;
+        let header = FileHeader64::<LE>::parse(launcher)
+            .map_err(|err| error(format!("embedded launcher is not ELF64: {err}")))?;
+        if header.e_type(e) != ET_EXEC {
+            return Err(error("embedded launcher is not a static executable"));
+        }
+        let lowest = variants
+            .builds
+            .first()
+            .ok_or_else(|| error("no variants to bundle"))?;
+        // The lowest level's build info describes the program: every variant
+        // is built from the same packages and flags.
+        let buildinfo = go_buildinfo(&lowest.1)?;
+
+        let old_sections = header
+            .sections(e, launcher)
+            .map_err(|err| error(format!("embedded launcher's sections: {err}")))?;
+        let shoff = header.e_shoff(e);
+        let sh_end = shoff + u64::from(header.e_shnum(e)) * u64::from(header.e_shentsize(e));
+        let keep = if sh_end == launcher.len() as u64 {
+            shoff
+        } else {
+            launcher.len() as u64
+        };
+        let mut head = launcher
+            .get(..keep as usize)
+            .ok_or_else(|| error("embedded launcher is truncated"))?
+            .to_vec();
+
+        let segment_offset = align(head.len() as u64, VARIANT_ALIGN);
+        let pairs: Vec<(u8, &[u8])> = variants
+            .builds
+            .iter()
+            .map(|(level, bytes)| (*level, bytes.as_slice()))
+            .collect();
+        let layout = mgo_format::layout(&pairs).map_err(|err| error(err.0))?;
+        let buildinfo_offset = segment_offset + align(layout.size, BUILDINFO_ALIGN);
+        let segment_end = buildinfo_offset + buildinfo.len() as u64;
+        let segment_size = segment_end - segment_offset;
+        let segment_address = SEGMENT_ADDRESS_BASE + segment_offset;
+
+        // Section names: the launcher's own, then ours.
+        let shstrndx = usize::from(header.e_shstrndx(e).0);
+        let shstrtab_header = old_sections
+            .section(object::SectionIndex(shstrndx))
+            .map_err(|err| error(format!("embedded launcher's section names: {err}")))?;
+        let mut shstrtab = shstrtab_header
+            .data(e, launcher)
+            .map_err(|err| error(format!("embedded launcher's section names: {err}")))?
+            .to_vec();
+        let mgo_name = shstrtab.len() as u32;
+        shstrtab.extend_from_slice(SECTION_NAME.as_bytes());
+        shstrtab.push(0);
+        let buildinfo_name = shstrtab.len() as u32;
+        shstrtab.extend_from_slice(b".go.buildinfo\0");
+        let shstrtab_offset = segment_end;
+        let section_headers_offset = align(shstrtab_offset + shstrtab.len() as u64, 8);
+
+        let mut section_headers: Vec<SectionHeader64<LE>> = old_sections.iter().copied().collect();
+        let names = section_headers
+            .get_mut(shstrndx)
+            .ok_or_else(|| error("embedded launcher's section names are missing"))?;
+        names.sh_offset = U64::new(e, shstrtab_offset);
+        names.sh_size = U64::new(e, shstrtab.len() as u64);
+        section_headers.push(SectionHeader64 {
+            sh_name: U32::new(e, mgo_name),
+            sh_type: U32::new(e, SHT_PROGBITS),
+            sh_flags: U64::new(e, SectionFlags(0)),
+            sh_addr: U64::new(e, segment_address),
+            sh_offset: U64::new(e, segment_offset),
+            sh_size: U64::new(e, layout.size),
+            sh_link: U32::new(e, 0),
+            sh_info: U32::new(e, 0),
+            sh_addralign: U64::new(e, VARIANT_ALIGN),
+            sh_entsize: U64::new(e, 0),
+        });
+        section_headers.push(SectionHeader64 {
+            sh_name: U32::new(e, buildinfo_name),
+            sh_type: U32::new(e, SHT_PROGBITS),
+            sh_flags: U64::new(e, SectionFlags(0)),
+            sh_addr: U64::new(e, segment_address + (buildinfo_offset - segment_offset)),
+            sh_offset: U64::new(e, buildinfo_offset),
+            sh_size: U64::new(e, buildinfo.len() as u64),
+            sh_link: U32::new(e, 0),
+            sh_info: U32::new(e, 0),
+            sh_addralign: U64::new(e, BUILDINFO_ALIGN),
+            sh_entsize: U64::new(e, 0),
+        });
+
+        // Turn the launcher's placeholder note header into the segment's.
+        let phoff = header.e_phoff(e) as usize;
+        let phnum = usize::from(header.e_phnum(e));
+        let phdrs_bytes = head
+            .get_mut(phoff..phoff + phnum * size_of::<ProgramHeader64<LE>>())
+            .ok_or_else(|| error("embedded launcher's program headers are truncated"))?;
+        let phdrs: &mut [ProgramHeader64<LE>] = object::pod::slice_from_all_bytes_mut(phdrs_bytes)
+            .map_err(|()| error("embedded launcher's program headers are misaligned"))?;
+        let placeholder = phdrs
+            .iter()
+            .position(|p| p.p_type(e) == PT_NOTE && is_placeholder_note(p, launcher))
+            .ok_or_else(|| error("embedded launcher has no placeholder for the bundle segment"))?;
+        // debug/buildinfo reads through the first header whose range "covers"
+        // an address, and a zero-sized header at address 0 (PT_GNU_STACK)
+        // covers every address by wrap-around. So the bundle's header goes
+        // right after the last PT_LOAD, ahead of any such header.
+        let after_loads = phdrs
+            .iter()
+            .rposition(|p| p.p_type(e) == PT_LOAD)
+            .map_or(0, |i| i + 1);
+        let slot = if placeholder < after_loads {
+            placeholder
+        } else {
+            after_loads
+        };
+        phdrs[slot..=placeholder].rotate_right(1);
+        phdrs[slot] = ProgramHeader64 {
+            p_type: U32::new(e, ProgramType(SEGMENT_TYPE)),
+            p_flags: U32::new(e, PF_R),
+            p_offset: U64::new(e, segment_offset),
+            p_vaddr: U64::new(e, segment_address),
+            // Zero: with a physical address set, binutils' strip and objcopy
+            // move p_vaddr off the sections' addresses (seen with 2.40),
+            // which loses the build info.
+            p_paddr: U64::new(e, 0),
+            p_filesz: U64::new(e, segment_size),
+            p_memsz: U64::new(e, segment_size),
+            p_align: U64::new(e, VARIANT_ALIGN),
+        };
+
+        let header_bytes = head
+            .get_mut(..size_of::<FileHeader64<LE>>())
+            .ok_or_else(|| error("embedded launcher is truncated"))?;
+        let header: &mut FileHeader64<LE> = object::pod::from_bytes_mut(header_bytes)
+            .map_err(|()| error("embedded launcher's header is misaligned"))?
+            .0;
+        header.e_shoff = U64::new(e, section_headers_offset);
+        header.e_shnum = object::endian::U16::new(e, section_headers.len() as u16);
+
+        Ok(Self {
+            head,
+            segment_offset,
+            layout,
+            buildinfo,
+            buildinfo_offset,
+            segment_size,
+            shstrtab,
+            shstrtab_offset,
+            section_headers,
+            section_headers_offset,
+        })
+    }
+
+    fn write(&self, variants: &Variants, out: &mut impl Write) -> io::Result<()> {
+        let mut at = 0u64;
+        let mut put = |out: &mut dyn Write, offset: u64, bytes: &[u8]| -> io::Result<()> {
+            debug_assert!(offset >= at);
+            pad(out, offset - at)?;
+            out.write_all(bytes)?;
+            at = offset + bytes.len() as u64;
+            Ok(())
+        };
+        put(out, 0, &self.head)?;
+        put(out, self.segment_offset, self.layout.table())?;
+        for placed in self.layout.placed() {
+            let bytes = variants
+                .builds
+                .get(placed.source)
+                .map_or(&[][..], |(_, b)| b);
+            put(out, self.segment_offset + placed.offset, bytes)?;
+        }
+        put(out, self.buildinfo_offset, &self.buildinfo)?;
+        debug_assert_eq!(
+            self.buildinfo_offset + self.buildinfo.len() as u64,
+            self.segment_offset + self.segment_size
+        );
+        put(out, self.shstrtab_offset, &self.shstrtab)?;
+        for (i, header) in self.section_headers.iter().enumerate() {
+            let offset =
+                self.section_headers_offset + (i * size_of::<SectionHeader64<LE>>()) as u64;
+            put(out, offset, bytes_of(header))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a PT_NOTE header covers exactly the launcher's "mgo" note.
+fn is_placeholder_note(header: &ProgramHeader64<LE>, launcher: &[u8]) -> bool {
+    let e = LE;
+    let note = header.data(e, launcher).unwrap_or(&[]);
+    let words: Result<&[U32<LE>], ()> = slice_from_all_bytes(note);
+    matches!(words, Ok([namesz, descsz, kind, name])
+        if namesz.get(e) == 4 && descsz.get(e) == 0 && kind.get(e) == SEGMENT_TYPE
+            && name.get(e).to_le_bytes() == *b"mgo\0")
+}
+
+fn pad(out: &mut dyn Write, mut n: u64) -> io::Result<()> {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    while n > 0 {
+        let step = n.min(ZEROS.len() as u64) as usize;
+        out.write_all(&ZEROS[..step])?;
+        n -= step as u64;
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+module example.com/cpuloop
+
+go 1.22
