@@ -103,18 +103,23 @@ pub fn version_supported(version: &str) -> bool {
     (major, minor) >= (1, 18)
 }
 
-/// How many packages `packages` match, asked of `go list` with the flags
-/// that decide matching.
-pub fn count_packages(
+/// The package names (`main` or another) that `packages` match, asked of
+/// `go list` with the flags that decide matching.
+pub fn package_names(
     dir: &Path,
     go_flags: &[OsString],
     packages: &[OsString],
-) -> Result<usize, Error> {
+) -> Result<Vec<String>, Error> {
     let mut command = go_command(dir);
-    command.args(["list", "-e", "-f", "."]);
+    // The user's flags first: go insists that -C comes before any other.
+    command.arg("list");
     command.args(selection_flags(go_flags));
+    command.args(["-e", "-f", "{{.Name}}"]);
     command.args(packages);
-    Ok(output_of(command, "go list")?.lines().count())
+    Ok(output_of(command, "go list")?
+        .lines()
+        .map(str::to_owned)
+        .collect())
 }
 
 /// The flags among `go_flags` that change which packages a pattern matches.
@@ -197,12 +202,15 @@ impl Builds {
         self.interrupted.load(Ordering::SeqCst)
     }
 
-    /// Runs `builds` from `dir`, at most `parallel` at a time. The first
+    /// Runs `builds` from `dir`, at most `parallel` at a time, each go with
+    /// its own GOTMPDIR under `scratch` (go killed by a signal leaves its
+    /// work directory behind; mgo removes `scratch` whatever happens). The first
     /// failure stops the others (their output is dropped: it would repeat the
     /// same errors) and is returned.
     pub fn run_all(
         &self,
         dir: &Path,
+        scratch: &Path,
         go_flags: &[OsString],
         packages: &[OsString],
         builds: &[VariantBuild],
@@ -226,7 +234,8 @@ impl Builds {
                         if stop || self.interrupted() {
                             break;
                         }
-                        if let Err(err) = self.run_one(dir, go_flags, packages, &build) {
+                        let result = self.run_one(dir, scratch, go_flags, packages, &build);
+                        if let Err(err) = result {
                             let mut first = failure.lock().unwrap_or_else(PoisonError::into_inner);
                             if first.is_none() && !self.interrupted() {
                                 self.stop_others(Some(build.level));
@@ -249,10 +258,14 @@ impl Builds {
     fn run_one(
         &self,
         dir: &Path,
+        scratch: &Path,
         go_flags: &[OsString],
         packages: &[OsString],
         build: &VariantBuild,
     ) -> Result<(), Error> {
+        let gotmpdir = scratch.join(format!("gotmp-v{}", build.level));
+        std::fs::create_dir_all(&gotmpdir)
+            .map_err(|e| Error::Message(format!("cannot create {}: {e}", gotmpdir.display())))?;
         let mut command = go_command(dir);
         command
             .arg("build")
@@ -265,6 +278,7 @@ impl Builds {
             )
             .args(packages)
             .env("GOAMD64", format!("v{}", build.level))
+            .env("GOTMPDIR", &gotmpdir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

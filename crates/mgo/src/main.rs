@@ -120,12 +120,18 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
             true
         }
         Destination::Dir(_) => true,
-        Destination::Default(_) => builds_single_package(&cwd, &request)?,
+        Destination::Default(_) => builds_one_main_package(&cwd, &request)?,
     };
 
+    // Inside GOTMPDIR when the user set one (a place where go may work),
+    // else the usual temporary directory.
+    let temp_base = env::var_os("GOTMPDIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(env::temp_dir);
     let temp = tempfile::Builder::new()
         .prefix("mgo-")
-        .tempdir()
+        .tempdir_in(&temp_base)
         .map_err(|e| fail(format!("cannot create a temporary directory: {e}")))?;
     let variant_dir = |level: u8| temp.path().join(format!("v{level}"));
     let mut variant_builds = Vec::new();
@@ -154,6 +160,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
     builds
         .run_all(
             &cwd,
+            temp.path(),
             &request.go_flags,
             &request.packages,
             &variant_builds,
@@ -212,17 +219,16 @@ fn collect_programs(
             .map(|&level| (level, variant_dir(level).join(&name)))
             .collect();
         if let Some((level, _)) = variants.iter().find(|(_, path)| !path.is_file()) {
-            if matches!(destination, Destination::File(_))
-                && !variant_dir(lowest).join(&name).exists()
-            {
-                return Err(fail(
-                    "-o names a file, but go build wrote no executable: mgo bundles main packages only",
-                ));
-            }
             return Err(fail(format!(
                 "go build wrote {} for some levels but not for v{level}",
                 name.to_string_lossy()
             )));
+        }
+        if variants.first().is_some_and(|(_, path)| !is_elf(path)) {
+            // go build -o FILE on a library writes a package archive.
+            return Err(fail(
+                "-o names a file, but the package is not a main package (go build would write a package archive): mgo bundles executables only",
+            ));
         }
         let dest = match destination {
             Destination::File(path) => path.clone(),
@@ -232,6 +238,14 @@ fn collect_programs(
         programs.push(Program { dest, variants });
     }
     Ok(programs)
+}
+
+fn is_elf(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && magic == *b"\x7fELF"
 }
 
 fn write_program(program: &Program) -> Result<(), Failure> {
@@ -251,30 +265,13 @@ fn write_program(program: &Program) -> Result<(), Failure> {
     output::write_bundle(&program.dest, LAUNCHER, &bundle::Variants { builds }, mode).map_err(fail)
 }
 
-/// Whether `go build` without `-o` would write an executable: it does for a
-/// single package (main or not: a non-main one simply yields no file) and
-/// never for several. Patterns are expanded by `go list`.
-fn builds_single_package(cwd: &Path, request: &cli::Request) -> Result<bool, Failure> {
-    let packages = &request.packages;
-    const META: &[&str] = &["all", "std", "cmd", "tool", "work"];
-    if packages
-        .iter()
-        .any(|p| p.as_encoded_bytes().ends_with(b".go"))
-    {
-        return Ok(true); // .go files always form one package
-    }
-    match packages.as_slice() {
-        [] => Ok(true),
-        [one] => {
-            let text = one.to_string_lossy();
-            if text.contains("...") || META.contains(&text.as_ref()) {
-                Ok(go::count_packages(cwd, &request.go_flags, packages).map_err(go_failure)? == 1)
-            } else {
-                Ok(true)
-            }
-        }
-        _ => Ok(false),
-    }
+/// Whether `go build` without `-o` would write an executable: only for a
+/// single main package. Otherwise it compiles and discards, and so does mgo
+/// (building without `-o`: go rejects `-o dir/` for a library). `go list`
+/// expands patterns exactly as go build will.
+fn builds_one_main_package(cwd: &Path, request: &cli::Request) -> Result<bool, Failure> {
+    let names = go::package_names(cwd, &request.go_flags, &request.packages).map_err(go_failure)?;
+    Ok(matches!(names.as_slice(), [name] if name == "main"))
 }
 
 fn go_failure(err: go::Error) -> Failure {

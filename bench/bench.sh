@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Benchmarks mgo bundles against plain `go build` output and prints a
+# Markdown table: start time (bundle vs the variant it would exec), file size,
+# warm-cache build time, and the launcher's size.
+#
+#   bench/bench.sh           full run (several minutes on 2 cores)
+#   bench/bench.sh --quick   few runs, only to smoke-test this script
+#
+# BENCH_RUNS_HELLO / BENCH_RUNS_GO override the number of timed start runs.
+set -euo pipefail
+
+quick=0
+case "${1:-}" in
+  "") ;;
+  --quick) quick=1 ;;
+  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+esac
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+
+for tool in hyperfine go python3 cargo readelf; do
+  command -v "$tool" >/dev/null || case "$tool" in
+    hyperfine) die "hyperfine not found; install it with: apt-get install -y hyperfine" ;;
+    readelf) die "readelf not found; install it with: apt-get install -y binutils" ;;
+    *) die "$tool not found in PATH" ;;
+  esac
+done
+
+# Medians of ~1-10 ms processes need hundreds of runs to settle on a noisy
+# 2-core machine; --quick only checks that every step works.
+if ((quick)); then
+  runs_hello=${BENCH_RUNS_HELLO:-20} runs_go=${BENCH_RUNS_GO:-10} warmup=3 build_runs=2
+else
+  runs_hello=${BENCH_RUNS_HELLO:-300} runs_go=${BENCH_RUNS_GO:-100} warmup=20 build_runs=3
+fi
+
+# The launcher obeys GOAMD64 and MGODEBUG at run time, and mgo reads GOAMD64
+# as the lowest level to bundle: a value inherited from the caller's shell
+# would silently change what we measure.
+unset GOAMD64 MGODEBUG
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+log "building mgo"
+(cd "$root" && cargo build --release -q -p mgo)
+mgo=$root/target/release/mgo
+
+# build.rs copies the launcher to OUT_DIR/mgo-launcher; stale build dirs of
+# older hashes may linger, so take the newest copy.
+launcher=$(find "$root/target/release/build" -path '*/out/mgo-launcher' -type f \
+  -printf '%T@ %p\n' | sort -rn | head -n1 | cut -d' ' -f2-)
+[[ -n $launcher ]] || die "mgo-launcher not found under target/release/build"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+quote() {  # shell-quote words for display: 'a b' rather than printf %q's a\ b
+  local w out=()
+  for w; do
+    if [[ $w =~ ^[[:alnum:]_./=:+-]+$ ]]; then out+=("$w"); else out+=("'${w//\'/\'\\\'\'}'"); fi
+  done
+  echo "${out[*]}"
+}
+method=()  # exact hyperfine command lines, printed below the table
+hf() {     # hf JSON_OUT ARGS...: run hyperfine, remember how it was called
+  local json=$1; shift
+  local cmd=(hyperfine -N "$@" --export-json "$json")
+  method+=("$(quote cd "$PWD") && $(quote "${cmd[@]}")")
+  "${cmd[@]}" >&2  # keep stdout for the table; hyperfine's report is still visible
+}
+medians() { python3 -c 'import json,sys
+print(*(r["median"] for r in json.load(open(sys.argv[1]))["results"]))' "$1"; }
+calc() { python3 -c 'import sys; print(format(eval(sys.argv[1]), sys.argv[2]))' "$1" "$2"; }
+
+# bench NAME DIR PKG RUNS GOAL_MS [RUN_ARGS...]: builds PKG from DIR both
+# ways, then fills the row variables NAME_* that the table reads.
+bench() {
+  local name=$1 dir=$2 pkg=$3 runs=$4 goal=$5; shift 5
+  local args=("$@") b=$work/$name.bundle v=$work/$name.variant p=$work/$name.plain
+  log "$name: building bundle and plain binary (also warms the Go build cache)"
+  (cd "$dir" && "$mgo" -o "$b" "$pkg" && GOAMD64=v1 go build -o "$p" "$pkg")
+  # The variant the launcher would exec on this CPU, as a standalone file.
+  MGODEBUG=extract "$b" >"$v"
+  chmod +x "$v"
+  local level
+  level=$(go version -m "$v" | awk '$2 ~ /^GOAMD64=/ {sub(/GOAMD64=/, "", $2); print $2}')
+
+  log "$name: start time, $runs runs"
+  # -N: no intermediate shell, whose own start (~1 ms) would blur the overhead.
+  hf "$work/$name.start.json" --warmup "$warmup" --runs "$runs" \
+    "$b${args[*]:+ ${args[*]}}" "$v${args[*]:+ ${args[*]}}"
+  local mb mv
+  read -r mb mv < <(medians "$work/$name.start.json")
+
+  log "$name: warm-cache build time, $build_runs runs"
+  # rm -f: `go build -o X` skips the link when X is already up to date,
+  # while mgo always links its four variants in a temporary directory.
+  local mt gt
+  pushd "$dir" >/dev/null  # not a subshell: hf must append to $method
+  hf "$work/$name.build.json" --runs "$build_runs" --warmup 1 \
+    --prepare "rm -f $work/$name.b2 $work/$name.p2" \
+    "$mgo -o $work/$name.b2 $pkg" "env GOAMD64=v1 go build -o $work/$name.p2 $pkg"
+  popd >/dev/null
+  read -r mt gt < <(medians "$work/$name.build.json")
+
+  local bsize psize off
+  bsize=$(stat -c %s "$b") psize=$(stat -c %s "$p")
+  # The first LOOS+0xd676f00 segment starts where the launcher part ends.
+  off=$(readelf -lW "$b" | awk '$1 == "LOOS+0xd676f00" {print $2; exit}')
+  local overhead
+  overhead=$(calc "($mb - $mv) * 1e3" '+.2f')
+  local met
+  met=$(calc "'met' if $overhead <= $goal else 'NOT met'" s)
+
+  eval "${name}_level=\$level"
+  eval "${name}_sb=$(calc "$mb * 1e3" .2f) ${name}_sv=$(calc "$mv * 1e3" .2f)"
+  eval "${name}_ov='$overhead (goal ≤ +$goal, $met)' ${name}_sr=$(calc "$mb / $mv" .2f)×"
+  eval "${name}_bs=$bsize ${name}_ps=$psize ${name}_zr=$(calc "$bsize / $psize" .2f)×"
+  eval "${name}_bm=$(calc "$mt" .2f) ${name}_bg=$(calc "$gt" .2f) ${name}_br=$(calc "$mt / $gt" .2f)×"
+  eval "${name}_lp=$((off))"
+}
+
+bench hello "$root/examples/hello" . "$runs_hello" 1.2
+bench cmdgo "$work" cmd/go "$runs_go" 11 env GOROOT
+
+row() {  # row LABEL VAR_SUFFIX
+  local h=hello_$2 g=cmdgo_$2
+  echo "| $1 | ${!h} | ${!g} |"
+}
+echo "## mgo benchmark$( ((quick)) && echo ' (--quick: NOT for publishing)')"
+echo
+echo "| | examples/hello | cmd/go (\`env GOROOT\`) |"
+echo "|---|---:|---:|"
+row "level this CPU selects" level
+row "start, bundle (median ms)" sb
+row "start, variant run directly (median ms)" sv
+row "launch overhead (ms)" ov
+row "start ratio bundle/direct" sr
+row "size, bundle (bytes)" bs
+row "size, plain \`go build\` GOAMD64=v1 (bytes)" ps
+row "size ratio bundle/plain" zr
+row "build, \`mgo\` warm cache (median s)" bm
+row "build, \`go build\` warm cache (median s)" bg
+row "build ratio mgo/go" br
+row "launcher part of bundle, page-aligned (bytes)" lp
+echo
+echo "Launcher: $(stat -c %s "$launcher") bytes ($launcher)."
+echo
+echo "### Method"
+echo
+echo "Start runs: hello $runs_hello, cmd/go $runs_go; warmup $warmup. Medians from"
+echo "hyperfine's JSON. Build times: Go cache warmed by a prior build of each, then"
+echo "$build_runs timed runs after 1 warmup; outputs removed before each run."
+echo "The variant is \`MGODEBUG=extract BUNDLE > VARIANT\`. Commands (temp dir since removed):"
+echo
+echo '```'
+printf '%s\n' "${method[@]}"
+echo '```'
+echo
+echo "### Machine"
+echo
+echo "- nproc: $(nproc)"
+echo "- CPU: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+echo "- kernel: $(uname -r)"
+echo "- $(go version)"
+echo "- $(hyperfine --version)"

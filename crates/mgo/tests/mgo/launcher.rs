@@ -1,0 +1,271 @@
+//! The running bundle: the variant gets the process exactly as if it had
+//! been run directly, and the launcher's own switches and failures.
+
+use crate::support::*;
+use std::fs;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+
+#[test]
+fn pid_argv0_arguments_and_stdin_reach_the_program() {
+    let probe = probe();
+    // The shell execs the bundle in its own place, so $$ is the bundle's PID.
+    let out = run(Command::new("sh")
+        .arg("-c")
+        .arg("echo $$; exec \"$0\" pid")
+        .arg(&probe.bundle)
+        .env_remove("MGODEBUG"))
+    .ok();
+    let pids: Vec<&str> = out.lines().collect();
+    assert_eq!(pids.len(), 2, "{out}");
+    assert_eq!(pids[0], pids[1], "the program runs under a different PID");
+
+    let args = run(exec(&probe.bundle)
+        .arg0("custom-name")
+        .args(["args", "two words", "ünï", ""]))
+    .ok();
+    assert_eq!(
+        args,
+        "\"custom-name\"\n\"args\"\n\"two words\"\n\"ünï\"\n\"\"\n"
+    );
+
+    let mut child = exec(&probe.bundle)
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn({
+        let data = data.clone();
+        move || std::io::Write::write_all(&mut stdin, &data)
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(output.status.success());
+    assert!(output.stdout == data, "stdin did not pass through");
+}
+
+#[test]
+fn environment_reaches_the_program_unchanged() {
+    let probe = probe();
+    // env(1) passes exactly these, in this order (Command would sort them).
+    let vars = ["WEIRD=x=y\tz", "A=1", "GOAMD64=v2", "MGODEBUG=", "EMPTY="];
+    let out = run(Command::new("env")
+        .arg("-i")
+        .args(vars)
+        .arg(&probe.bundle)
+        .arg("env"))
+    .ok();
+    assert_eq!(out.lines().collect::<Vec<_>>(), vars);
+}
+
+#[test]
+fn exit_status_and_death_by_signal_pass_through() {
+    let probe = probe();
+    for code in [0, 1, 42, 255] {
+        let done = run(exec(&probe.bundle).args(["exit", &code.to_string()]));
+        assert_eq!(done.status.code(), Some(code));
+    }
+    let killed = run(exec(&probe.bundle).arg("signal"));
+    assert_eq!(killed.status.signal(), Some(15), "{killed:?}");
+}
+
+#[test]
+fn launcher_leaves_no_descriptor_behind_and_keeps_the_callers() {
+    let probe = probe();
+    // Descriptor 7 comes from the caller and must stay; the launcher's own
+    // (the bundle, the memfd) are close-on-exec and must be gone.
+    let out = run(Command::new("sh")
+        .arg("-c")
+        .arg("exec \"$0\" fds 7</dev/null")
+        .arg(&probe.bundle)
+        .env_remove("MGODEBUG"))
+    .ok();
+    assert!(out.lines().any(|l| l == "7 /dev/null"), "{out}");
+    let bundle = probe.bundle.to_str().unwrap();
+    for line in out.lines() {
+        assert!(
+            !line.contains("memfd:") && !line.contains(bundle),
+            "leaked: {line}"
+        );
+    }
+}
+
+#[test]
+fn memfd_is_named_after_the_bundle_and_sealed() {
+    let probe = probe();
+    let level = host_level();
+    let out = run(exec(&probe.bundle).arg("exe")).ok();
+    let expected = format!(
+        "/memfd:{} [GOAMD64=v{level}] (deleted)\nseals=15\n",
+        probe.bundle.display()
+    );
+    assert_eq!(out, expected, "seals=15 is SEAL|SHRINK|GROW|WRITE");
+}
+
+#[test]
+fn a_path_longer_than_a_memfd_name_still_runs_and_keeps_its_end() {
+    let probe = probe();
+    let dir = scratch();
+    let mut deep = dir.path().to_path_buf();
+    for _ in 0..6 {
+        deep.push("d".repeat(50));
+    }
+    fs::create_dir_all(&deep).unwrap();
+    let bundle = deep.join("probe-bundle");
+    copy_exe(&probe.bundle, &bundle);
+    let out = run(exec(&bundle).arg("exe")).ok();
+    let name = out.lines().next().unwrap();
+    assert!(name.starts_with("/memfd:..."), "{name}");
+    assert!(
+        name.ends_with(&format!(
+            "/probe-bundle [GOAMD64=v{}] (deleted)",
+            host_level()
+        )),
+        "{name}"
+    );
+    assert_eq!(name.len(), "/memfd:".len() + 249 + " (deleted)".len());
+}
+
+#[test]
+fn goamd64_forces_a_level_and_bad_values_warn() {
+    let hello = hello();
+    for level in 1..=4u8 {
+        let out = run(exec(&hello.bundle)
+            .env("GOAMD64", format!("v{level}"))
+            .env("MGODEBUG", "log"));
+        if level > host_level() {
+            // Forced above the CPU: the variant's own Go check refuses, as a plain build would.
+            assert_eq!(out.status.code(), Some(1));
+            assert!(
+                out.stderr
+                    .contains(&format!("v{level} microarchitecture support")),
+                "{}",
+                out.stderr
+            );
+        } else {
+            assert_eq!(out.ok(), format!("hello, world (GOAMD64=v{level})\n"));
+        }
+        assert_eq!(
+            launcher_lines(&out.stderr),
+            [format!("[mgo] launcher: starting variant GOAMD64=v{level}")]
+        );
+    }
+    for bad in ["v9", "x86-64-v3", "V3", "v3 "] {
+        let out = run(exec(&hello.bundle)
+            .env("GOAMD64", bad)
+            .env("MGODEBUG", "log"));
+        assert_eq!(
+            out.ok(),
+            format!("hello, world (GOAMD64=v{})\n", host_level())
+        );
+        let lines = launcher_lines(&out.stderr);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].contains(&format!("ignoring GOAMD64={bad}")),
+            "{lines:?}"
+        );
+    }
+    let empty = run(exec(&hello.bundle).env("GOAMD64", ""));
+    assert_eq!(
+        empty.ok(),
+        format!("hello, world (GOAMD64=v{})\n", host_level())
+    );
+    assert!(empty.stderr.is_empty(), "{}", empty.stderr);
+}
+
+#[test]
+fn mgodebug_unknown_items_warn_and_log_is_silent_otherwise() {
+    let hello = hello();
+    let quiet = run(&mut exec(&hello.bundle));
+    assert!(quiet.stderr.is_empty());
+    let out = run(exec(&hello.bundle).env("MGODEBUG", "lgo"));
+    out.ok();
+    let lines = launcher_lines(&out.stderr);
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].contains("ignoring unknown items in MGODEBUG=lgo"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn extract_refuses_a_terminal() {
+    let script = require("script");
+    let hello = hello();
+    // script(1) gives the bundle a pseudo-terminal as stdout.
+    let command = format!("MGODEBUG=extract {}", hello.bundle.display());
+    let out = run(Command::new(script).args(["-qec", &command, "/dev/null"]));
+    assert_eq!(out.status.code(), Some(124), "{out:?}");
+    assert!(
+        out.stdout_text().contains(
+            "[mgo] launcher: MGODEBUG=extract writes a binary: redirect stdout to a file"
+        )
+    );
+}
+
+/// Runs a shell command in a new PID namespace, where vm.memfd_noexec can
+/// be raised without touching the machine's own setting.
+fn in_new_pid_namespace(script: &str) -> Run {
+    let unshare = require("unshare");
+    run(Command::new(unshare)
+        .args(["--pid", "--fork", "sh", "-c", script])
+        .env_remove("MGODEBUG")
+        .env_remove("GOAMD64"))
+}
+
+#[test]
+fn runs_under_memfd_noexec_1_and_fails_cleanly_under_2() {
+    let hello = hello();
+    let bundle = hello.bundle.display();
+    let one = in_new_pid_namespace(&format!(
+        "echo 1 > /proc/sys/vm/memfd_noexec && exec {bundle}"
+    ));
+    assert_eq!(
+        one.ok(),
+        format!("hello, world (GOAMD64=v{})\n", host_level())
+    );
+    let two = in_new_pid_namespace(&format!(
+        "echo 2 > /proc/sys/vm/memfd_noexec && exec {bundle}"
+    ));
+    assert_launcher_failure(
+        &two,
+        126,
+        "cannot create a memfd for the variant: permission denied",
+    );
+}
+
+#[test]
+fn runs_without_proc() {
+    let hello = hello();
+    let unshare = require("unshare");
+    // A private mount namespace with an empty /proc: the launcher falls back
+    // to the path the kernel passed in the auxiliary vector.
+    let script = format!(
+        "mount -t tmpfs none /proc && test ! -e /proc/self && exec {}",
+        hello.bundle.display()
+    );
+    let out = run(Command::new(unshare)
+        .args(["--mount", "sh", "-c", &script])
+        .env_remove("MGODEBUG")
+        .env_remove("GOAMD64"));
+    assert_eq!(
+        out.ok(),
+        format!("hello, world (GOAMD64=v{})\n", host_level())
+    );
+}
+
+#[test]
+fn a_bare_launcher_says_it_holds_no_bundle() {
+    // Cut the bundle just before its segment: the ELF part alone is the launcher.
+    let hello = hello();
+    let bytes = fs::read(&hello.bundle).unwrap();
+    let dir = scratch();
+    let cut = dir.path().join("cut");
+    fs::write(&cut, &bytes[..segment_offset(&hello.bundle)]).unwrap();
+    copy_exe(&cut, &dir.path().join("launcher-only"));
+    let out = run(&mut exec(&dir.path().join("launcher-only")));
+    assert_launcher_failure(&out, 125, "bundle is truncated");
+}

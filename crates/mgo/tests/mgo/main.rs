@@ -1,0 +1,16 @@
+//! mgo's integration tests: the real `mgo` binary, the real Go toolchain,
+//! the produced executables run for real (natively and under qemu-user).
+//!
+//! A test that lacks a tool it needs fails with a message saying what to
+//! install; it never skips. `.ci/run` installs everything.
+
+// A test fails by panicking; the workspace's lints are for production code.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod support;
+
+mod build;
+mod bundle_file;
+mod cpu_matrix;
+mod examples;
+mod launcher;
