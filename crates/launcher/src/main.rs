@@ -24,6 +24,11 @@ use rustix::io::Errno;
 /// syscalls cost nothing next to the copy.
 const CHUNK: usize = 256 * 1024;
 
+/// From this size on, a forked child verifies the checksum on another CPU
+/// while this process copies: the hash costs ~0.07 ms per MiB, the fork
+/// ~0.1 ms. Below it, hashing each chunk just before copying it is cheaper.
+const PARALLEL_VERIFY_MIN: usize = 4 << 20;
+
 /// Auxiliary vector keys the launcher reads (include/uapi/linux/auxvec.h).
 const AT_PHDR: usize = 3;
 const AT_PHNUM: usize = 5;
@@ -269,20 +274,48 @@ fn run(process: &Process) -> ! {
     fail_errno(b"cannot execute the variant", err, Status::Exec)
 }
 
-/// Copies `variant` into `memfd` and says whether its checksum matched. Each
-/// chunk is hashed just before the kernel copies it, while it is in the cache:
-/// one pass over memory, the copy never staged in a buffer of ours.
+/// Copies `variant` into `memfd` and says whether its checksum matched.
+/// Either way the copy is never staged in a buffer of ours, and nothing is
+/// executed before the verdict.
 fn copy_verified(
     variant: &[u8],
     entry: &Entry,
     memfd: rustix::fd::BorrowedFd<'_>,
 ) -> Result<bool, Errno> {
+    if variant.len() >= PARALLEL_VERIFY_MIN && sys::may_use_several_cpus() {
+        match sys::fork() {
+            Ok(None) => {
+                // The child: verify and report through the exit status.
+                let good = mgo_format::checksum(variant) == entry.checksum;
+                sys::exit(if good { 0 } else { 1 })
+            }
+            Ok(Some(child)) => {
+                copy(variant, memfd)?;
+                return Ok(match sys::wait(child) {
+                    Ok(status) => status == Some(0),
+                    // The verdict was lost (see sys::wait): verify here.
+                    Err(_) => mgo_format::checksum(variant) == entry.checksum,
+                });
+            }
+            // No process to spare (RLIMIT_NPROC, a seccomp policy): go on alone.
+            Err(_) => {}
+        }
+    }
+    // One pass: each chunk is hashed just before the kernel copies it, while
+    // it is in the cache.
     let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
     for chunk in variant.chunks(CHUNK) {
         hasher.update(chunk);
         sys::write_all(memfd, chunk)?;
     }
     Ok(hasher.digest() == entry.checksum)
+}
+
+fn copy(variant: &[u8], memfd: rustix::fd::BorrowedFd<'_>) -> Result<(), Errno> {
+    for chunk in variant.chunks(CHUNK) {
+        sys::write_all(memfd, chunk)?;
+    }
+    Ok(())
 }
 
 /// `MGODEBUG=extract`: writes the verified variant to stdout and exits 0.

@@ -124,6 +124,46 @@ pub unsafe fn exec_fd(fd: BorrowedFd<'_>, argv: *const *const u8, envp: *const *
     Errno::from_raw_os_error(-(ret as i32))
 }
 
+/// Whether this process may run on more than one CPU right now.
+pub fn may_use_several_cpus() -> bool {
+    rustix::thread::sched_getaffinity(None).is_ok_and(|set| set.count() > 1)
+}
+
+/// A child process made by [`fork`].
+pub struct Child(rustix::process::Pid);
+
+/// `fork()`: `Ok(None)` in the child, `Ok(Some(child))` in the parent.
+pub fn fork() -> Result<Option<Child>, Errno> {
+    const SYS_FORK: usize = 57;
+    let ret: isize;
+    // SAFETY: fork duplicates this single-threaded process; the child only
+    // reads memory and exits (see the caller), it never returns into code
+    // that assumes it is the parent.
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") SYS_FORK as isize => ret,
+            lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    if ret < 0 {
+        return Err(Errno::from_raw_os_error(-(ret as i32)));
+    }
+    Ok(rustix::process::Pid::from_raw(ret as i32).map(Child))
+}
+
+/// Waits for `child` and returns its exit status, or `None` if it did not
+/// exit normally. ECHILD means the parent of this process set SIGCHLD to
+/// SIG_IGN (inherited across exec), so the kernel reaped the child and its
+/// status is lost.
+pub fn wait(child: Child) -> Result<Option<i32>, Errno> {
+    loop {
+        match rustix::process::waitpid(Some(child.0), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Ok(status.exit_status()),
+            Ok(None) => return Ok(None),
+            Err(Errno::INTR) => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// Ends the process with `status`.
 pub fn exit(status: i32) -> ! {
     const SYS_EXIT_GROUP: usize = 231;

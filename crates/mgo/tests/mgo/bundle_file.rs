@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 /// `go version -m` output without its first line's file name.
@@ -166,4 +167,73 @@ fn launcher_stays_within_its_size_budget() {
     // The launcher is the bundle's first bytes, up to the segment offset.
     let offset = segment_offset(&hello().bundle);
     assert!(offset <= 32 * 1024, "launcher part is {offset} bytes");
+}
+
+/// Large variants are verified by a forked child while the launcher copies;
+/// the verdict must hold whether the child's status can be read (the usual
+/// case), is lost because the caller ignores SIGCHLD, or there is one CPU.
+#[test]
+fn large_variants_are_verified_in_every_launch_path() {
+    let vet = vet();
+    let level = host_level();
+    let bytes = fs::read(&vet.bundle).unwrap();
+    let range = variant_range(&bytes, &fs::read(vet.plain(level)).unwrap());
+    let mut damaged = bytes.clone();
+    damaged[range.start + range.len() / 3] ^= 0x04;
+    let dir = scratch();
+    let good = dir.path().join("good");
+    let bad = dir.path().join("bad");
+    copy_exe(&vet.bundle, &good);
+    fs::write(dir.path().join("bad.tmp"), &damaged).unwrap();
+    copy_exe(&dir.path().join("bad.tmp"), &bad);
+    let expected = run(exec(vet.plain(level)).arg0("vet").arg("-V=full")).ok();
+    let taskset = require("taskset");
+    let launches: [(&str, Vec<String>); 3] = [
+        ("forked verification", vec![]),
+        (
+            "SIGCHLD ignored",
+            vec![
+                "sh".into(),
+                "-c".into(),
+                "trap '' CHLD; exec \"$@\"".into(),
+                "sh".into(),
+            ],
+        ),
+        (
+            "one CPU",
+            vec![
+                taskset.to_string_lossy().into_owned(),
+                "-c".into(),
+                "0".into(),
+            ],
+        ),
+    ];
+    for (how, prefix) in &launches {
+        let command = |bundle: &std::path::Path| {
+            let mut c = match prefix.split_first() {
+                Some((program, args)) => {
+                    let mut c = Command::new(program);
+                    c.args(args).arg(bundle);
+                    c
+                }
+                None => {
+                    let mut c = Command::new(bundle);
+                    c.arg0("vet");
+                    c
+                }
+            };
+            c.arg("-V=full")
+                .env_remove("GOAMD64")
+                .env_remove("MGODEBUG");
+            c
+        };
+        // vet names itself by argv[0], which the wrappers set to the path.
+        let out = run(&mut command(&good)).ok();
+        assert_eq!(
+            out.split_once(' ').map(|p| p.1),
+            expected.split_once(' ').map(|p| p.1),
+            "{how}"
+        );
+        assert_launcher_failure(&run(&mut command(&bad)), 125, "checksum mismatch");
+    }
 }

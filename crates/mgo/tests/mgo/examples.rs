@@ -3,14 +3,16 @@
 
 use crate::support::*;
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 
 /// Runs the bundle and the plain build for this CPU with `args`; their
 /// outputs must be the same, and each extracted level must equal the plain
 /// build of that level.
 fn check(built: &Built, args: &[&str], expected_output: &str) {
-    let from_bundle = run(exec(&built.bundle).args(args)).ok();
-    let from_plain = run(exec(built.plain(host_level())).args(args)).ok();
+    // The same argv[0] for both: some programs print it.
+    let from_bundle = run(exec(&built.bundle).arg0("program").args(args)).ok();
+    let from_plain = run(exec(built.plain(host_level())).arg0("program").args(args)).ok();
     assert_eq!(from_bundle, from_plain);
     assert!(from_bundle.contains(expected_output), "{from_bundle}");
     for level in 1..=4u8 {
@@ -89,4 +91,14 @@ fn gofmt_from_goroot_runs_and_holds_each_plain_build() {
     let formatted = run(exec(&built.bundle).arg(&source)).ok();
     assert_eq!(formatted, "package ugly\n\nfunc f() { return }\n");
     check(built, &["-l", source.to_str().unwrap()], "ugly.go");
+}
+
+#[test]
+fn vet_from_goroot_runs_and_holds_each_plain_build() {
+    let built = vet();
+    assert!(
+        fs::metadata(built.plain(1)).unwrap().len() > 8 << 20,
+        "cmd/vet is expected to be large"
+    );
+    check(built, &["-V=full"], "program version go");
 }

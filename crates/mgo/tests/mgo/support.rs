@@ -286,3 +286,9 @@ pub fn segment(bundle: &Path) -> (usize, usize) {
 pub fn segment_offset(bundle: &Path) -> usize {
     segment(bundle).0
 }
+
+/// GOROOT's cmd/vet: a large program (over 10 MB a variant), so that the
+/// launcher verifies it in a forked child while copying.
+pub fn vet() -> &'static Built {
+    built("vet", &repo(), &[], "cmd/vet")
+}
