@@ -292,9 +292,12 @@ fn copy_verified(
             Ok(Some(child)) => {
                 copy(variant, memfd)?;
                 return Ok(match sys::wait(child) {
-                    Ok(status) => status == Some(0),
-                    // The verdict was lost (see sys::wait): verify here.
-                    Err(_) => mgo_format::checksum(variant) == entry.checksum,
+                    Ok(Some(0)) => true,
+                    Ok(Some(1)) => false,
+                    // The verdict was lost (SIGCHLD ignored, see sys::wait)
+                    // or the child was killed (OOM killer, a stray signal):
+                    // verify here rather than blame the bundle.
+                    _ => mgo_format::checksum(variant) == entry.checksum,
                 });
             }
             // No process to spare (RLIMIT_NPROC, a seccomp policy): go on alone.

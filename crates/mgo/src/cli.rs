@@ -79,6 +79,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     while let Some(arg) = args.next() {
         let bytes = arg.as_bytes();
         if bytes == b"--" {
+            // Kept: go must see it too, or it would read "-x" after it as a flag.
+            request.packages.push(arg);
             request.packages.extend(args.by_ref());
             break;
         }
@@ -179,10 +181,11 @@ ENVIRONMENT
     MGODEBUG=extract   write the chosen build to stdout and exit 0.
 
 EXIT STATUS
-    0 on success; go build's status when a build fails; 2 for usage
-    errors; 130 when interrupted. A bundle's launcher exits 125 (bundle
-    damaged or unreadable), 126 (cannot execute the build) or 124
-    (MGODEBUG=extract could not write); otherwise the program's own.
+    0 on success; 1 when mgo refuses or fails; go build's status when a
+    build fails; 2 for usage errors; 130 when interrupted.
+    A bundle's launcher exits 125 (bundle damaged or unreadable), 126
+    (cannot execute the build) or 124 (MGODEBUG=extract could not write);
+    otherwise the status is the program's own.
 
 EXAMPLES
     mgo ./cmd/server               writes ./server
@@ -259,7 +262,7 @@ mod tests {
         assert_eq!(strings(&r.packages), ["./a", "-o", "x"]);
         assert_eq!(r.output, None);
         let r = request(&["-v", "--", "-weird"]);
-        assert_eq!(strings(&r.packages), ["-weird"]);
+        assert_eq!(strings(&r.packages), ["--", "-weird"]);
         let r = request(&["-"]);
         assert_eq!(strings(&r.packages), ["-"]);
     }

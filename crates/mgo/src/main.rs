@@ -91,9 +91,14 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
         )));
     }
     if !go::version_supported(&go_env.version) {
+        // Go before 1.16 does not even report GOVERSION.
+        let version = if go_env.version.is_empty() {
+            "this go"
+        } else {
+            &go_env.version
+        };
         return Err(fail(format!(
-            "{} is too old: mgo needs Go 1.18 or newer (GOAMD64 levels); install a newer Go",
-            go_env.version
+            "{version} is too old: mgo needs Go 1.18 or newer (GOAMD64 levels); install a newer Go"
         )));
     }
     let lowest = level_of(&go_env.goamd64).ok_or_else(|| {
@@ -108,14 +113,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
     let writes = match &destination {
         Destination::Discard => false,
         Destination::File(path) => {
-            let parent = path.parent().unwrap_or(Path::new("/"));
-            if !parent.is_dir() {
-                return Err(fail(format!(
-                    "cannot write {}: {} is not a directory",
-                    path.display(),
-                    parent.display()
-                )));
-            }
+            // Checked before building too, to fail fast (go checks after).
             output::check_replaceable(path).map_err(fail)?;
             true
         }
@@ -123,6 +121,14 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
         Destination::Default(_) => builds_one_main_package(&cwd, &request)?,
     };
 
+    // Installed before anything temporary exists, so that an interrupt
+    // always goes through the path that removes it.
+    let builds = Arc::new(go::Builds::default());
+    {
+        let builds = Arc::clone(&builds);
+        // Fails only if a handler is set already, which nothing else does.
+        let _ = ctrlc::set_handler(move || builds.interrupt());
+    }
     // Inside GOTMPDIR when the user set one (a place where go may work),
     // else the usual temporary directory.
     let temp_base = env::var_os("GOTMPDIR")
@@ -151,12 +157,6 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
         variant_builds.push(go::VariantBuild { level, target });
     }
 
-    let builds = Arc::new(go::Builds::default());
-    {
-        let builds = Arc::clone(&builds);
-        // Fails only if a handler is set already, which nothing else does.
-        let _ = ctrlc::set_handler(move || builds.interrupt());
-    }
     builds
         .run_all(
             &cwd,

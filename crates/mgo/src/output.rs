@@ -41,28 +41,28 @@ impl Destination {
 /// A failure to place a bundle, worded for an `mgo:` line.
 pub type Error = String;
 
-/// Refuses to replace anything but an executable, as `go build` refuses to
-/// replace a file that is not an object file: a mistyped `-o` must not
-/// destroy a user's source or data.
+/// Refuses to replace what `go build` refuses to replace: a directory, or a
+/// non-empty regular file that is not an executable. A mistyped `-o` must
+/// not destroy a user's source or data. (Like go, it looks through symlinks;
+/// the rename then replaces the link itself.)
 pub fn check_replaceable(dest: &Path) -> Result<(), Error> {
-    let meta = match fs::symlink_metadata(dest) {
+    let meta = match fs::metadata(dest) {
         Ok(meta) => meta,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(err) => return Err(format!("cannot inspect {}: {err}", dest.display())),
     };
     if meta.is_dir() {
         return Err(format!(
-            "build output {} is an existing directory: name another file with -o",
+            "build output {} already exists and is a directory: name another file with -o",
             dest.display()
         ));
     }
     let mut magic = [0u8; 4];
-    let is_elf = meta.is_file()
-        && File::open(dest)
-            .and_then(|mut f| f.read_exact(&mut magic))
-            .is_ok()
+    let is_elf = File::open(dest)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
         && magic == *b"\x7fELF";
-    if !is_elf {
+    if meta.is_file() && meta.len() != 0 && !is_elf {
         return Err(format!(
             "build output {} already exists and is not an executable: remove it or choose another -o",
             dest.display()
@@ -83,6 +83,8 @@ pub fn write_bundle(
         _ => Path::new("."),
     };
     let describe = |err: &dyn std::fmt::Display| format!("cannot write {}: {err}", dest.display());
+    // go build creates the directories -o names; so does mgo.
+    fs::create_dir_all(parent).map_err(|e| describe(&e))?;
     let temp = tempfile::Builder::new()
         .prefix(".mgo-")
         .suffix(".tmp")
@@ -139,7 +141,9 @@ mod tests {
         fs::write(path("empty"), b"").unwrap();
         assert!(check_replaceable(&path("missing")).is_ok());
         assert!(check_replaceable(&path("prog")).is_ok());
-        for name in ["source.go", "empty", ""] {
+        assert!(check_replaceable(&path("empty")).is_ok());
+        std::os::unix::fs::symlink(path("source.go"), path("link")).unwrap();
+        for name in ["source.go", "link", ""] {
             assert!(
                 check_replaceable(&path(name)).is_err(),
                 "{name:?} may be replaced"

@@ -74,7 +74,7 @@ fn is_bundle(path: &Path) -> bool {
 #[test]
 fn outputs_are_named_and_placed_as_go_build_does() {
     require("readelf");
-    let cases: [&[&str]; 12] = [
+    let cases: [&[&str]; 13] = [
         &[],
         &["./cmd/foo"],
         &["build", "./cmd/foo"],
@@ -87,6 +87,7 @@ fn outputs_are_named_and_placed_as_go_build_does() {
         &["./cmd/..."],
         &["./only/..."],
         &["-C", "cmd/foo", "."],
+        &["-o", "new/dirs/prog", "./cmd/foo"],
     ];
     for args in cases {
         let go_dir = scratch();
@@ -370,9 +371,9 @@ fn what_mgo_cannot_do_gets_one_clear_line() {
             "mgo: go not found in PATH",
         ),
         (
-            &["-o", "no/such/dir/x", "./cmd/foo"],
+            &["-o", "go.mod/x", "./cmd/foo"],
             &[],
-            "is not a directory",
+            "go.mod/x: Not a directory",
         ),
         (&["-ldflags"], &[], "mgo: flag -ldflags needs a value"),
     ];
