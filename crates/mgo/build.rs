@@ -15,26 +15,19 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
     let launcher_dir = manifest_dir.join("../launcher");
-    let format_dir = manifest_dir.join("../format");
-    for dir in [&launcher_dir, &format_dir] {
-        println!("cargo:rerun-if-changed={}", dir.join("src").display());
-        println!(
-            "cargo:rerun-if-changed={}",
-            dir.join("Cargo.toml").display()
-        );
+    let watched = [
+        launcher_dir.join("src"),
+        launcher_dir.join("Cargo.toml"),
+        launcher_dir.join("build.rs"),
+        manifest_dir.join("../format/src"),
+        manifest_dir.join("../format/Cargo.toml"),
+        // The workspace manifest holds the launcher's profile.
+        manifest_dir.join("../../Cargo.toml"),
+        manifest_dir.join("../../Cargo.lock"),
+    ];
+    for path in watched {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        launcher_dir.join("build.rs").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        manifest_dir.join("../../Cargo.toml").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        manifest_dir.join("../../Cargo.lock").display()
-    );
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = out_dir.join("launcher-target");
