@@ -244,6 +244,7 @@ fn build_flags_reach_every_variant() {
             "-tags",
             "netgo",
             "-buildmode=pie",
+            "-gcflags=-N",
             "-o",
         ])
         .arg(&out)
@@ -259,6 +260,7 @@ fn build_flags_reach_every_variant() {
         let info = run(go(dir.path()).args(["version", "-m"]).arg(&path)).ok();
         for expected in [
             "-buildmode=pie",
+            "-gcflags=-N",
             "-tags=netgo",
             "-ldflags=\"-X main.unused=1 -s -w\"",
             &format!("GOAMD64=v{level}"),
@@ -268,6 +270,27 @@ fn build_flags_reach_every_variant() {
                 "v{level} lacks {expected}:\n{info}"
             );
         }
+    }
+}
+
+#[test]
+fn race_builds_are_bundled_per_level() {
+    let dir = scratch();
+    module(dir.path());
+    run(mgo(dir.path()).args(["-race", "-o", "raced", "./cmd/foo"])).ok();
+    let bundle = dir.path().join("raced");
+    assert_eq!(run(&mut exec(&bundle)).ok(), "foo\n");
+    for level in 1..=4 {
+        let variant = run(exec(&bundle)
+            .env("MGODEBUG", "extract")
+            .env("GOAMD64", format!("v{level}")));
+        let path = dir.path().join(format!("v{level}"));
+        fs::write(&path, &variant.stdout).unwrap();
+        let info = run(go(dir.path()).args(["version", "-m"]).arg(&path)).ok();
+        assert!(
+            info.contains("-race=true") && info.contains(&format!("GOAMD64=v{level}")),
+            "{info}"
+        );
     }
 }
 

@@ -269,3 +269,59 @@ fn a_bare_launcher_says_it_holds_no_bundle() {
     let out = run(&mut exec(&dir.path().join("launcher-only")));
     assert_launcher_failure(&out, 125, "bundle is truncated");
 }
+
+#[test]
+fn runs_in_an_empty_root_directory() {
+    // Like an empty container image: no libc, no loader, no /proc, only the
+    // bundle (hello is a static Go program).
+    let hello = hello();
+    let root = scratch();
+    copy_exe(&hello.bundle, &root.path().join("hello"));
+    let chroot = require("chroot");
+    let out = run(Command::new(chroot)
+        .arg(root.path())
+        .arg("/hello")
+        .env("MGODEBUG", "log")
+        .env_remove("GOAMD64"));
+    let level = host_level();
+    assert_eq!(out.ok(), format!("hello, world (GOAMD64=v{level})\n"));
+    assert_eq!(
+        launcher_lines(&out.stderr),
+        [format!("[mgo] launcher: starting variant GOAMD64=v{level}")]
+    );
+}
+
+/// A variant the kernel must reopen by path during exec (here a `#!` script,
+/// as with binfmt_misc interpreters such as qemu-user under Docker Desktop)
+/// cannot be reached through a close-on-exec memfd: exec fails with ENOENT,
+/// and the launcher retries with the descriptor left open.
+#[test]
+fn exec_that_must_reopen_the_file_is_retried() {
+    let hello = hello();
+    let mut bytes = fs::read(&hello.bundle).unwrap();
+    let (segment, size) = segment(&hello.bundle);
+    let table = mgo_format::Table::parse(&bytes[segment..], size as u64).unwrap();
+    let v2 = table.entries()[1];
+    assert_eq!(v2.level, 2);
+    let script = b"#!/bin/sh\necho \"script ran: $*\"\n";
+    let at = segment + v2.offset as usize;
+    bytes[at..at + script.len()].copy_from_slice(script);
+    // Entry 1: stored size and size at +16 and +24, checksum at +32; then the
+    // table's own checksum (at +16, computed with that field zeroed).
+    let entry = segment + mgo_format::HEADER_SIZE + mgo_format::ENTRY_SIZE;
+    let len = (script.len() as u64).to_le_bytes();
+    bytes[entry + 16..entry + 24].copy_from_slice(&len);
+    bytes[entry + 24..entry + 32].copy_from_slice(&len);
+    bytes[entry + 32..entry + 40].copy_from_slice(&mgo_format::checksum(script).to_le_bytes());
+    let table_len = mgo_format::HEADER_SIZE + table.entries().len() * mgo_format::ENTRY_SIZE;
+    bytes[segment + 16..segment + 24].fill(0);
+    let sum = mgo_format::checksum(&bytes[segment..segment + table_len]);
+    bytes[segment + 16..segment + 24].copy_from_slice(&sum.to_le_bytes());
+    let dir = scratch();
+    fs::write(dir.path().join("patched"), &bytes).unwrap();
+    copy_exe(&dir.path().join("patched"), &dir.path().join("bundle"));
+    let out = run(exec(&dir.path().join("bundle"))
+        .args(["a", "b"])
+        .env("GOAMD64", "v2"));
+    assert_eq!(out.ok(), "script ran: a b\n");
+}
