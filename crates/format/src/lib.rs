@@ -46,6 +46,15 @@ pub const MAX_VARIANTS: usize = 4;
 /// Largest table a reader has to look at.
 pub const MAX_TABLE_SIZE: usize = HEADER_SIZE + MAX_VARIANTS * ENTRY_SIZE;
 
+/// The level named by a GOAMD64 value `v1` to `v4`, as the Go toolchain
+/// spells it; anything else is not a level.
+pub fn parse_level(value: &[u8]) -> Option<u8> {
+    match value {
+        [b'v', digit @ b'1'..=b'4'] => Some(digit - b'0'),
+        _ => None,
+    }
+}
+
 /// How a variant's bytes are stored in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]

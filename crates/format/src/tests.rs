@@ -155,3 +155,19 @@ fn layout_refuses_bad_level_lists() {
     assert!(layout(&[(0, &v)]).is_err());
     assert!(layout(&[(1, &v), (1, &v)]).is_err());
 }
+
+#[test]
+fn level_names() {
+    let cases: [(&[u8], Option<u8>); 7] = [
+        (b"v1", Some(1)),
+        (b"v4", Some(4)),
+        (b"v0", None),
+        (b"v5", None),
+        (b"V3", None),
+        (b"v3 ", None),
+        (b"", None),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(parse_level(value), expected, "{value:?}");
+    }
+}

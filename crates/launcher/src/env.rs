@@ -13,11 +13,10 @@ pub enum Goamd64 {
 
 /// Parses the value of `GOAMD64`.
 pub fn goamd64(value: &[u8]) -> Goamd64 {
-    match value {
-        [] => Goamd64::Unset,
-        [b'v', digit @ b'1'..=b'4'] => Goamd64::Level(digit - b'0'),
-        _ => Goamd64::Invalid,
+    if value.is_empty() {
+        return Goamd64::Unset;
     }
+    mgo_format::parse_level(value).map_or(Goamd64::Invalid, Goamd64::Level)
 }
 
 /// The switches of `MGODEBUG`, a comma-separated list like Go's `GODEBUG`.

@@ -68,37 +68,9 @@ pub fn go_buildinfo(executable: &[u8]) -> Result<Vec<u8>, Error> {
 }
 
 /// Writes the bundle made of `launcher` and `variants` to `out`.
-pub fn write(
-    launcher: &[u8],
-    variants: &Variants,
-    out: &mut impl Write,
-) -> Result<(), BundleWriteError> {
+pub fn write(launcher: &[u8], variants: &Variants, out: &mut impl Write) -> Result<(), Error> {
     let plan = Plan::new(launcher, variants)?;
-    plan.write(variants, out).map_err(BundleWriteError::Io)
-}
-
-/// Why writing a bundle failed.
-#[derive(Debug)]
-pub enum BundleWriteError {
-    /// The inputs cannot make a bundle.
-    Invalid(Error),
-    /// The output could not be written.
-    Io(io::Error),
-}
-
-impl From<Error> for BundleWriteError {
-    fn from(e: Error) -> Self {
-        Self::Invalid(e)
-    }
-}
-
-impl fmt::Display for BundleWriteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Invalid(e) => e.fmt(f),
-            Self::Io(e) => e.fmt(f),
-        }
-    }
+    plan.write(variants, out).map_err(|e| error(e.to_string()))
 }
 
 /// Every offset of the output, decided before a byte is written.

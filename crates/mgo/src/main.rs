@@ -224,7 +224,10 @@ fn collect_programs(
                 name.to_string_lossy()
             )));
         }
-        if variants.first().is_some_and(|(_, path)| !is_elf(path)) {
+        if variants
+            .first()
+            .is_some_and(|(_, path)| !output::is_elf(path))
+        {
             // go build -o FILE on a library writes a package archive.
             return Err(fail(
                 "-o names a file, but the package is not a main package (go build would write a package archive): mgo bundles executables only",
@@ -238,14 +241,6 @@ fn collect_programs(
         programs.push(Program { dest, variants });
     }
     Ok(programs)
-}
-
-fn is_elf(path: &Path) -> bool {
-    let mut magic = [0u8; 4];
-    fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok()
-        && magic == *b"\x7fELF"
 }
 
 fn write_program(program: &Program) -> Result<(), Failure> {
@@ -296,13 +291,7 @@ fn go_failure(err: go::Error) -> Failure {
 }
 
 fn level_of(value: &str) -> Option<u8> {
-    match value {
-        "v1" => Some(1),
-        "v2" => Some(2),
-        "v3" => Some(3),
-        "v4" => Some(4),
-        _ => None,
-    }
+    mgo_format::parse_level(value.as_bytes())
 }
 
 fn parallel_builds() -> Result<usize, Failure> {

@@ -57,18 +57,23 @@ pub fn check_replaceable(dest: &Path) -> Result<(), Error> {
             dest.display()
         ));
     }
-    let mut magic = [0u8; 4];
-    let is_elf = File::open(dest)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == *b"\x7fELF";
-    if meta.is_file() && meta.len() != 0 && !is_elf {
+    if meta.is_file() && meta.len() != 0 && !is_elf(dest) {
         return Err(format!(
             "build output {} already exists and is not an executable: remove it or choose another -o",
             dest.display()
         ));
     }
     Ok(())
+}
+
+/// Whether `path` starts with the ELF magic number (an executable, for go
+/// build's purposes on Linux).
+pub fn is_elf(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"\x7fELF"
 }
 
 /// Writes the bundle of `variants` to `dest` atomically with `mode`.
