@@ -8,7 +8,7 @@
 //! directory (a separate directory, so it never waits on the outer build's lock).
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
@@ -29,8 +29,23 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
     }
 
+    // One launcher per decoder (docs/FORMAT.md, "Launchers"); each flavor
+    // in its own target directory, so none rebuilds another's dependencies.
+    for (name, features) in [
+        ("mgo-launcher", "bin"),
+        ("mgo-launcher-zstd", "bin,zstd"),
+        ("mgo-launcher-deflate", "bin,deflate"),
+        ("mgo-launcher-lz4", "bin,lz4"),
+    ] {
+        let target_dir = out_dir.join(format!("{name}-target"));
+        build_launcher(&launcher_dir, &target_dir, features);
+        let built = target_dir.join("x86_64-unknown-linux-gnu/launcher/mgo-launcher");
+        std::fs::copy(&built, out_dir.join(name)).expect("copy the built launcher");
+    }
+}
+
+fn build_launcher(launcher_dir: &Path, target_dir: &Path, features: &str) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let target_dir = out_dir.join("launcher-target");
     let flags = [
         "-Crelocation-model=static",
         "-Cforce-unwind-tables=no",
@@ -39,7 +54,7 @@ fn main() {
     .join("\x1f");
     let mut command = Command::new(cargo);
     command
-        .current_dir(&launcher_dir)
+        .current_dir(launcher_dir)
         .args([
             "build",
             "--quiet",
@@ -48,7 +63,7 @@ fn main() {
             "--bin",
             "mgo-launcher",
             "--features",
-            "bin",
+            features,
         ])
         .args([
             "--profile",
@@ -57,18 +72,26 @@ fn main() {
             "x86_64-unknown-linux-gnu",
         ])
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", flags)
+        // C decoders: no stack protector (it reads a canary through %fs,
+        // which nothing sets up without libc), no PIC.
+        .env(
+            "CFLAGS_x86_64_unknown_linux_gnu",
+            "-fno-stack-protector -fno-pic -fno-asynchronous-unwind-tables",
+        )
         // The outer build's settings must not leak into the launcher's.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER");
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CFLAGS");
     let status = command
         .status()
         .expect("cannot run cargo to build the launcher");
-    assert!(status.success(), "building the launcher failed: {status}");
-    let built = target_dir.join("x86_64-unknown-linux-gnu/launcher/mgo-launcher");
-    std::fs::copy(&built, out_dir.join("mgo-launcher")).expect("copy the built launcher");
+    assert!(
+        status.success(),
+        "building the launcher ({features}) failed: {status}"
+    );
 }

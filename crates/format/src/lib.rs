@@ -12,8 +12,13 @@
 #[cfg(test)]
 extern crate std;
 
+mod chunks;
 mod write;
-pub use write::{Layout, PlacedVariant, layout};
+pub use chunks::{
+    CHUNK_RECORD_SIZE, CHUNKS_HEADER_SIZE, Chunk, ChunkRecord, Chunks, MAX_CHUNK_SIZE,
+    chunk_directory_size, write_chunk_directory,
+};
+pub use write::{Layout, PlacedVariant, StoredVariant, layout};
 
 /// Program header type of the segment that holds the table and the variants.
 /// It lies in the OS-specific range (`PT_LOOS..=PT_HIOS`) that the kernel's
@@ -55,19 +60,43 @@ pub fn parse_level(value: &[u8]) -> Option<u8> {
     }
 }
 
-/// How a variant's bytes are stored in the file.
+/// How a variant's bytes are stored in the file. Every encoding but [`Raw`]
+/// stores a chunk directory followed by independently decodable chunks (see
+/// [`Chunks`]), so a launcher can decode them on several CPUs at once.
+///
+/// [`Raw`]: Encoding::Raw
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Encoding {
     /// The executable's bytes, as they are.
     Raw = 0,
+    /// Each chunk is one Zstandard frame (RFC 8878), optionally decoded with a
+    /// window of the reference variant as a raw-content dictionary.
+    Zstd = 1,
+    /// Each chunk is a raw DEFLATE stream (RFC 1951).
+    Deflate = 2,
+    /// Each chunk is one LZ4 block (no frame header).
+    Lz4 = 3,
 }
 
 impl Encoding {
     fn from_byte(byte: u8) -> Option<Self> {
         match byte {
             0 => Some(Self::Raw),
+            1 => Some(Self::Zstd),
+            2 => Some(Self::Deflate),
+            3 => Some(Self::Lz4),
             _ => None,
+        }
+    }
+
+    /// The name `MGODEBUG=log` and the docs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Zstd => "zstd",
+            Self::Deflate => "deflate",
+            Self::Lz4 => "lz4",
         }
     }
 }
@@ -79,6 +108,11 @@ pub struct Entry {
     pub level: u8,
     /// How the bytes are stored.
     pub encoding: Encoding,
+    /// Level of the variant whose decoded bytes this one's chunks use as
+    /// their dictionary, or 0 for none. Only [`Encoding::Zstd`] entries have
+    /// one, and the referenced entry never has one itself, so a launcher
+    /// decodes at most two variants.
+    pub reference: u8,
     /// Offset of the stored bytes from the start of the segment; a multiple of
     /// [`VARIANT_ALIGN`]. Two entries with identical executables share it.
     pub offset: u64,
@@ -174,6 +208,7 @@ impl Table {
         let empty = Entry {
             level: 0,
             encoding: Encoding::Raw,
+            reference: 0,
             offset: 0,
             stored_size: 0,
             size: 0,
@@ -187,6 +222,7 @@ impl Table {
                 level: e[0],
                 encoding: Encoding::from_byte(e[1])
                     .ok_or(Error("bundle uses an encoding this launcher does not know"))?,
+                reference: e[2],
                 offset: u64_at(e, 8),
                 stored_size: u64_at(e, 16),
                 size: u64_at(e, 24),
@@ -206,15 +242,37 @@ impl Table {
             if entry.encoding == Encoding::Raw && entry.stored_size != entry.size {
                 return Err(Error("bundle table has inconsistent sizes"));
             }
+            if entry.reference != 0 && entry.encoding != Encoding::Zstd {
+                return Err(Error("bundle table has an invalid reference"));
+            }
             *slot = entry;
         }
-        Ok(Self { entries, count })
+        let parsed = Self { entries, count };
+        for entry in parsed.entries() {
+            if entry.reference != 0
+                && (entry.reference == entry.level
+                    || parsed
+                        .reference_of(entry)
+                        .is_none_or(|reference| reference.reference != 0))
+            {
+                return Err(Error("bundle table has an invalid reference"));
+            }
+        }
+        Ok(parsed)
     }
 
     /// The variants, lowest level first.
     #[allow(clippy::indexing_slicing)] // count <= MAX_VARIANTS by construction
     pub fn entries(&self) -> &[Entry] {
         &self.entries[..self.count]
+    }
+
+    /// The entry whose decoded bytes `entry` is decoded against, if any.
+    pub fn reference_of(&self, entry: &Entry) -> Option<&Entry> {
+        if entry.reference == 0 {
+            return None;
+        }
+        self.entries().iter().find(|e| e.level == entry.reference)
     }
 
     /// The variant to run when `wanted` is the best level allowed: the highest

@@ -4,11 +4,19 @@ use std::vec::Vec;
 
 /// Writes a whole segment the way the CLI does, for reading back.
 fn segment_for(variants: &[(u8, &[u8])]) -> (Layout, Vec<u8>) {
+    let stored: Vec<StoredVariant> = variants
+        .iter()
+        .map(|&(level, bytes)| StoredVariant::raw(level, bytes))
+        .collect();
+    segment_of(&stored)
+}
+
+fn segment_of(variants: &[StoredVariant]) -> (Layout, Vec<u8>) {
     let layout = layout(variants).unwrap();
     let mut segment = vec![0u8; layout.size as usize];
     segment[..layout.table().len()].copy_from_slice(layout.table());
     for p in layout.placed() {
-        let bytes = variants[p.source].1;
+        let bytes = variants[p.source].stored;
         segment[p.offset as usize..][..bytes.len()].copy_from_slice(bytes);
     }
     (layout, segment)
@@ -150,10 +158,11 @@ fn each_validation_names_its_problem() {
 #[test]
 fn layout_refuses_bad_level_lists() {
     let v = [0u8];
+    let raw = StoredVariant::raw;
     assert!(layout(&[]).is_err());
-    assert!(layout(&[(2, &v), (1, &v)]).is_err());
-    assert!(layout(&[(0, &v)]).is_err());
-    assert!(layout(&[(1, &v), (1, &v)]).is_err());
+    assert!(layout(&[raw(2, &v), raw(1, &v)]).is_err());
+    assert!(layout(&[raw(0, &v)]).is_err());
+    assert!(layout(&[raw(1, &v), raw(1, &v)]).is_err());
 }
 
 #[test]
@@ -169,5 +178,127 @@ fn level_names() {
     ];
     for (value, expected) in cases {
         assert_eq!(parse_level(value), expected, "{value:?}");
+    }
+}
+
+/// A zstd-encoded entry whose payload is a chunk directory plus fake
+/// chunk bytes (the format does not look inside them).
+fn encoded_payload(size: u64, chunk_size: u32, dictionary: Option<(u64, u64)>) -> Vec<u8> {
+    let count = size.div_ceil(u64::from(chunk_size)) as usize;
+    let directory = chunk_directory_size(count);
+    let records: Vec<ChunkRecord> = (0..count)
+        .map(|i| ChunkRecord {
+            stored_offset: (directory + 3 * i) as u64,
+            stored_size: 3,
+            checksum: i as u64,
+            dictionary_offset: dictionary.map_or(0, |d| d.0),
+            dictionary_size: dictionary.map_or(0, |d| d.1),
+        })
+        .collect();
+    let mut payload = vec![0xAB; directory + 3 * count];
+    write_chunk_directory(&mut payload, chunk_size, &records);
+    payload
+}
+
+fn zstd_entry(payload: &[u8], size: u64, reference: u8) -> Entry {
+    Entry {
+        level: 4,
+        encoding: Encoding::Zstd,
+        reference,
+        offset: 4096,
+        stored_size: payload.len() as u64,
+        size,
+        checksum: 0,
+    }
+}
+
+#[test]
+fn chunk_directory_round_trip() {
+    let payload = encoded_payload(10, 4, Some((5, 7)));
+    let entry = zstd_entry(&payload, 10, 3);
+    let chunks = Chunks::parse(&payload, &entry, Some(12)).unwrap();
+    assert_eq!(chunks.len(), 3);
+    assert_eq!(chunks.chunk_size(), 4);
+    let sizes: Vec<(u64, usize, u64)> = (0..3)
+        .map(|i| {
+            let c = chunks.get(i);
+            assert_eq!(c.stored, &[0xAB; 3]);
+            assert_eq!(c.dictionary, 5..12);
+            (c.offset, c.size, c.checksum)
+        })
+        .collect();
+    assert_eq!(sizes, [(0, 4, 0), (4, 4, 1), (8, 2, 2)]);
+}
+
+#[test]
+fn every_damaged_chunk_directory_is_rejected() {
+    let payload = encoded_payload(10, 4, None);
+    let entry = zstd_entry(&payload, 10, 0);
+    assert!(Chunks::parse(&payload, &entry, None).is_ok());
+    // The checksum fields (bytes 16..24 of each record) are only compared
+    // with the decoded bytes later; every other directory bit is checked here.
+    let directory = chunk_directory_size(3);
+    for byte in 0..directory {
+        let in_record = byte
+            .checked_sub(CHUNKS_HEADER_SIZE)
+            .map(|b| b % CHUNK_RECORD_SIZE);
+        if matches!(in_record, Some(16..24)) {
+            continue;
+        }
+        for bit in 0..8 {
+            let mut bad = payload.clone();
+            bad[byte] ^= 1 << bit;
+            assert!(
+                Chunks::parse(&bad, &entry, None).is_err(),
+                "flip of byte {byte} bit {bit} accepted"
+            );
+        }
+    }
+    for len in 0..payload.len() {
+        let short = zstd_entry(&payload[..len], 10, 0);
+        assert!(Chunks::parse(&payload[..len], &short, None).is_err());
+    }
+    // A dictionary outside the reference, or one without a reference.
+    let with_dictionary = encoded_payload(10, 4, Some((5, 7)));
+    let entry = zstd_entry(&with_dictionary, 10, 3);
+    assert!(Chunks::parse(&with_dictionary, &entry, Some(11)).is_err());
+    assert!(Chunks::parse(&with_dictionary, &entry, None).is_err());
+    // Chunks larger than a launcher allocates.
+    let huge = encoded_payload(MAX_CHUNK_SIZE as u64 + 1, MAX_CHUNK_SIZE + 1, None);
+    let entry = zstd_entry(&huge, MAX_CHUNK_SIZE as u64 + 1, 0);
+    assert!(Chunks::parse(&huge, &entry, None).is_err());
+}
+
+#[test]
+fn references_must_name_a_plain_variant() {
+    let data = [1u8, 2, 3];
+    let zstd = |level, reference| StoredVariant {
+        level,
+        encoding: Encoding::Zstd,
+        reference,
+        size: 3,
+        checksum: checksum(&data),
+        stored: &data,
+    };
+    let (_, segment) = segment_of(&[zstd(1, 3), zstd(3, 0), zstd(4, 3)]);
+    let table = Table::parse(&segment, segment.len() as u64).unwrap();
+    let v4 = table.choose(4);
+    assert_eq!(table.reference_of(v4).map(|e| e.level), Some(3));
+    assert_eq!(table.reference_of(table.choose(3)), None);
+    // Itself, a missing level, a chain, or a non-zstd entry: refused on both sides.
+    assert!(layout(&[zstd(3, 3)]).is_err());
+    assert!(layout(&[zstd(3, 2)]).is_err());
+    assert!(layout(&[zstd(2, 3), zstd(3, 4), zstd(4, 0)]).is_err());
+    let mut raw_with_reference = StoredVariant::raw(4, &data);
+    raw_with_reference.reference = 3;
+    assert!(layout(&[zstd(3, 0), raw_with_reference]).is_err());
+    let e2 = HEADER_SIZE + 2 * ENTRY_SIZE;
+    for reference in [4u8, 2, 9] {
+        let bad = with_field(&segment, e2 + 2, &[reference]);
+        assert_eq!(
+            Table::parse(&bad, segment.len() as u64),
+            Err(Error("bundle table has an invalid reference")),
+            "v4 referencing {reference}"
+        );
     }
 }

@@ -58,15 +58,53 @@ fn align_up(value: u64) -> u64 {
     value.div_ceil(VARIANT_ALIGN) * VARIANT_ALIGN
 }
 
-/// Plans the segment for `variants`, given as `(level, executable bytes)` in
-/// ascending level order.
+/// One variant as it goes into the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredVariant<'a> {
+    /// GOAMD64 level, 1 to 4.
+    pub level: u8,
+    /// How `stored` encodes the executable.
+    pub encoding: Encoding,
+    /// Level of the reference variant, or 0 (see [`crate::Entry::reference`]).
+    pub reference: u8,
+    /// Size of the decoded executable.
+    pub size: u64,
+    /// XXH3-64 of the decoded executable.
+    pub checksum: u64,
+    /// The bytes written to the file.
+    pub stored: &'a [u8],
+}
+
+impl<'a> StoredVariant<'a> {
+    /// An executable stored as it is.
+    pub fn raw(level: u8, executable: &'a [u8]) -> Self {
+        Self {
+            level,
+            encoding: Encoding::Raw,
+            reference: 0,
+            size: executable.len() as u64,
+            checksum: checksum(executable),
+            stored: executable,
+        }
+    }
+
+    fn same_bytes_as(&self, other: &Self) -> bool {
+        self.encoding == other.encoding
+            && self.reference == other.reference
+            && self.size == other.size
+            && self.checksum == other.checksum
+            && self.stored == other.stored
+    }
+}
+
+/// Plans the segment for `variants`, in ascending level order.
 #[allow(clippy::indexing_slicing)] // sizes are bounded by MAX_VARIANTS, checked first
-pub fn layout(variants: &[(u8, &[u8])]) -> Result<Layout, Error> {
+pub fn layout(variants: &[StoredVariant<'_>]) -> Result<Layout, Error> {
     if variants.is_empty() || variants.len() > MAX_VARIANTS {
         return Err(Error("a bundle holds one to four variants"));
     }
-    if variants.windows(2).any(|w| w[0].0 >= w[1].0)
-        || variants.iter().any(|v| !(1..=4).contains(&v.0))
+    if variants.windows(2).any(|w| w[0].level >= w[1].level)
+        || variants.iter().any(|v| !(1..=4).contains(&v.level))
     {
         return Err(Error(
             "variant levels must be distinct, ascending and within 1 to 4",
@@ -88,17 +126,16 @@ pub fn layout(variants: &[(u8, &[u8])]) -> Result<Layout, Error> {
     let mut placed = [PlacedVariant::default(); MAX_VARIANTS];
     let mut placed_len = 0;
     let mut next = align_up(table_size as u64);
-    for (index, &(level, bytes)) in variants.iter().enumerate() {
-        let sum = checksum(bytes);
+    for (index, variant) in variants.iter().enumerate() {
         let earlier = placed[..placed_len]
             .iter()
-            .find(|p| variants[p.source].1 == bytes)
+            .find(|p| variants[p.source].same_bytes_as(variant))
             .map(|p| p.offset);
         let offset = match earlier {
             Some(offset) => offset,
             None => {
                 let offset = next;
-                next = align_up(offset + bytes.len() as u64);
+                next = align_up(offset + variant.stored.len() as u64);
                 placed[placed_len] = PlacedVariant {
                     offset,
                     source: index,
@@ -107,19 +144,42 @@ pub fn layout(variants: &[(u8, &[u8])]) -> Result<Layout, Error> {
                 offset
             }
         };
-        let size = bytes.len() as u64;
-        table.put(&[level, Encoding::Raw as u8, 0, 0, 0, 0, 0, 0]);
+        let stored_size = variant.stored.len() as u64;
+        if variant.encoding == Encoding::Raw && stored_size != variant.size {
+            return Err(Error("a raw variant's stored size must be its size"));
+        }
+        let reference_ok = variant.reference == 0
+            || (variant.encoding == Encoding::Zstd
+                && variant.reference != variant.level
+                && variants
+                    .iter()
+                    .any(|r| r.level == variant.reference && r.reference == 0));
+        if !reference_ok {
+            return Err(Error(
+                "a reference must name another variant without a reference",
+            ));
+        }
+        table.put(&[
+            variant.level,
+            variant.encoding as u8,
+            variant.reference,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]);
         table.put(&offset.to_le_bytes());
-        table.put(&size.to_le_bytes());
-        table.put(&size.to_le_bytes());
-        table.put(&sum.to_le_bytes());
+        table.put(&stored_size.to_le_bytes());
+        table.put(&variant.size.to_le_bytes());
+        table.put(&variant.checksum.to_le_bytes());
         table.put(&[0u8; 8]);
     }
     let table_len = table.len;
     let sum = table_checksum(&buffer[..table_len]);
     buffer[CHECKSUM_AT..CHECKSUM_AT + 8].copy_from_slice(&sum.to_le_bytes());
     let size = placed[..placed_len].last().map_or(table_size as u64, |p| {
-        p.offset + variants[p.source].1.len() as u64
+        p.offset + variants[p.source].stored.len() as u64
     });
     Ok(Layout {
         table: buffer,

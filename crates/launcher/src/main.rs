@@ -9,13 +9,18 @@
 #![no_std]
 #![no_main]
 
+mod codec;
 mod fail;
+#[cfg(any(feature = "zstd", feature = "deflate"))]
+mod heap;
 mod mem;
 mod sys;
+mod threads;
+mod unpack;
 
 use core::ffi::CStr;
 use fail::{Status, fail, fail_errno, say};
-use mgo_format::{Entry, SEGMENT_TYPE, Table};
+use mgo_format::{Encoding, Entry, SEGMENT_TYPE, Table};
 use mgo_launcher::{cpu, env, name};
 use rustix::io::Errno;
 
@@ -230,7 +235,15 @@ fn run(process: &Process) -> ! {
         if debug.log {
             say(&[b"extracting variant ", &level]);
         }
-        extract(variant, entry, &level);
+        if entry.encoding == Encoding::Raw {
+            extract(variant, entry);
+        }
+        let stdout = sys::stdout();
+        refuse_terminal(stdout);
+        let cannot_write = b"MGODEBUG=extract: cannot write stdout";
+        unpack::unpack(bytes, &table, entry, unpack::Output::Stream(stdout))
+            .unwrap_or_else(|failure| report(failure, cannot_write, Status::Extract));
+        sys::exit(0)
     }
 
     let mut memfd_name = [0u8; name::MAX_NAME + 1];
@@ -242,21 +255,35 @@ fn run(process: &Process) -> ! {
         fail_errno(b"cannot create a memfd for the variant", err, Status::Exec)
     });
     let memfd = sys::borrow(&memfd);
-    match copy_verified(variant, entry, memfd) {
-        Ok(true) => {}
-        Ok(false) => fail(
-            &[
-                b"variant ",
-                &level,
-                b" is damaged (checksum mismatch): download or copy the bundle again",
-            ],
-            Status::Damaged,
-        ),
-        Err(err) => fail_errno(b"cannot fill the memfd", err, Status::Exec),
+    let cannot_fill = b"cannot fill the memfd";
+    if entry.encoding == Encoding::Raw {
+        match copy_verified(variant, entry, memfd) {
+            Ok(true) => {}
+            Ok(false) => report(
+                unpack::Failure::Damaged(entry.level, b"checksum mismatch"),
+                cannot_fill,
+                Status::Exec,
+            ),
+            Err(err) => fail_errno(cannot_fill, err, Status::Exec),
+        }
+    } else {
+        unpack::unpack(bytes, &table, entry, unpack::Output::File(memfd))
+            .unwrap_or_else(|failure| report(failure, cannot_fill, Status::Exec));
     }
     sys::seal(memfd).unwrap_or_else(|err| fail_errno(b"cannot seal the memfd", err, Status::Exec));
     if debug.log {
-        say(&[b"starting variant ", &level]);
+        // Encoded variants also say how they were stored.
+        let encoded = entry.encoding != Encoding::Raw;
+        let reference = table.reference_of(entry).map(|r| level_name(r.level));
+        say(&[
+            b"starting variant ",
+            &level,
+            if encoded { b" (" } else { b"" },
+            if encoded { entry.encoding.name().as_bytes() } else { b"" },
+            if reference.is_some() { b", against " } else { b"" },
+            reference.as_ref().map_or(&b""[..], |r| &r[..]),
+            if encoded { b")" } else { b"" },
+        ]);
     }
     // SAFETY: argv and envp are the kernel's own NULL-terminated arrays.
     let mut err = unsafe { sys::exec_fd(memfd, process.argv, process.envp) };
@@ -282,7 +309,7 @@ fn copy_verified(
     entry: &Entry,
     memfd: rustix::fd::BorrowedFd<'_>,
 ) -> Result<bool, Errno> {
-    if variant.len() >= PARALLEL_VERIFY_MIN && sys::may_use_several_cpus() {
+    if variant.len() >= PARALLEL_VERIFY_MIN && sys::usable_cpus() > 1 {
         match sys::fork() {
             Ok(None) => {
                 // The child: verify and report through the exit status.
@@ -321,23 +348,56 @@ fn copy(variant: &[u8], memfd: rustix::fd::BorrowedFd<'_>) -> Result<(), Errno> 
     Ok(())
 }
 
-/// `MGODEBUG=extract`: writes the verified variant to stdout and exits 0.
-fn extract(variant: &[u8], entry: &Entry, level: &[u8]) -> ! {
-    let stdout = sys::stdout();
+/// Reports why a variant could not be decoded or written, and exits.
+/// `write_what` and `write_status` describe a failed write.
+fn report(failure: unpack::Failure, write_what: &[u8], write_status: Status) -> ! {
+    match failure {
+        unpack::Failure::Unsupported(encoding) => fail(
+            &[
+                b"this launcher has no ",
+                encoding.name().as_bytes(),
+                b" decoder: the bundle is damaged",
+            ],
+            Status::Damaged,
+        ),
+        unpack::Failure::Damaged(level, why) => fail(
+            &[
+                b"variant ",
+                &level_name(level),
+                b" is damaged (",
+                why,
+                b"): download or copy the bundle again",
+            ],
+            Status::Damaged,
+        ),
+        unpack::Failure::NoMemory => fail_errno(
+            b"cannot allocate memory to decode the variant",
+            Errno::NOMEM,
+            Status::Exec,
+        ),
+        unpack::Failure::Write(err) => fail_errno(write_what, err, write_status),
+    }
+}
+
+/// `MGODEBUG=extract` writes a binary; a terminal is not the place for it.
+fn refuse_terminal(stdout: rustix::fd::BorrowedFd<'_>) {
     if sys::is_terminal(stdout) {
         fail(
             &[b"MGODEBUG=extract writes a binary: redirect stdout to a file"],
             Status::Extract,
         );
     }
+}
+
+/// `MGODEBUG=extract`: writes the verified variant to stdout and exits 0.
+fn extract(variant: &[u8], entry: &Entry) -> ! {
+    let stdout = sys::stdout();
+    refuse_terminal(stdout);
     if mgo_format::checksum(variant) != entry.checksum {
-        fail(
-            &[
-                b"variant ",
-                level,
-                b" is damaged (checksum mismatch): download or copy the bundle again",
-            ],
-            Status::Damaged,
+        report(
+            unpack::Failure::Damaged(entry.level, b"checksum mismatch"),
+            b"",
+            Status::Extract,
         );
     }
     if let Err(err) = sys::write_all(stdout, variant) {

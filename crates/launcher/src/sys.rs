@@ -124,11 +124,6 @@ pub unsafe fn exec_fd(fd: BorrowedFd<'_>, argv: *const *const u8, envp: *const *
     Errno::from_raw_os_error(-(ret as i32))
 }
 
-/// Whether this process may run on more than one CPU right now.
-pub fn may_use_several_cpus() -> bool {
-    rustix::thread::sched_getaffinity(None).is_ok_and(|set| set.count() > 1)
-}
-
 /// A child process made by [`fork`].
 pub struct Child(rustix::process::Pid);
 
@@ -190,4 +185,51 @@ pub fn stderr() -> BorrowedFd<'static> {
 /// Borrows an owned descriptor.
 pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
     fd.as_fd()
+}
+
+/// Writes all of `bytes` at `offset`, resuming after partial writes and
+/// signals. Several threads may write disjoint ranges of one file at once.
+pub fn pwrite_all(fd: BorrowedFd<'_>, mut bytes: &[u8], mut offset: u64) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match io::pwrite(fd, bytes, offset) {
+            Ok(0) => return Err(Errno::IO),
+            Ok(n) => {
+                bytes = bytes.get(n..).unwrap_or(&[]);
+                offset += n as u64;
+            }
+            Err(Errno::INTR) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Fresh zeroed private memory that lives until exec. `huge` asks for
+/// transparent huge pages (kernels with THP set to "madvise", the common
+/// default, give them only when asked): a few faults instead of one per 4 KiB.
+pub fn map_anonymous(len: usize, huge: bool) -> Result<&'static mut [u8], Errno> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    // SAFETY: a fresh anonymous mapping aliases nothing; it is never unmapped.
+    let base = unsafe {
+        mm::mmap_anonymous(
+            core::ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::PRIVATE,
+        )?
+    };
+    if huge {
+        // SAFETY: advice on our own fresh mapping. Without THP the advice
+        // fails harmlessly and the memory is simply made of small pages.
+        let _ = unsafe { mm::madvise(base, len, mm::Advice::LinuxHugepage) };
+    }
+    // SAFETY: the mapping is `len` bytes, readable and writable, ours alone.
+    Ok(unsafe { core::slice::from_raw_parts_mut(base.cast::<u8>(), len) })
+}
+
+/// How many CPUs this process may run on now (1 if the kernel will not say).
+pub fn usable_cpus() -> usize {
+    rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count() as usize)
 }

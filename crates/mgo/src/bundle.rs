@@ -17,10 +17,12 @@ use object::{Object, ObjectSection};
 use std::fmt;
 use std::io::{self, Write};
 
-/// The variants of one program, lowest level first.
+/// The variants of one program, lowest level first, and how to store them.
 pub struct Variants {
     /// `(level, executable bytes)`.
     pub builds: Vec<(u8, Vec<u8>)>,
+    /// MGO_COMPRESS.
+    pub mode: crate::compress::Mode,
 }
 
 /// A bundle could not be assembled from its inputs.
@@ -70,11 +72,13 @@ pub fn go_buildinfo(executable: &[u8]) -> Result<Vec<u8>, Error> {
 /// Writes the bundle made of `launcher` and `variants` to `out`.
 pub fn write(launcher: &[u8], variants: &Variants, out: &mut impl Write) -> Result<(), Error> {
     let plan = Plan::new(launcher, variants)?;
-    plan.write(variants, out).map_err(|e| error(e.to_string()))
+    plan.write(out).map_err(|e| error(e.to_string()))
 }
 
 /// Every offset of the output, decided before a byte is written.
-struct Plan {
+struct Plan<'a> {
+    /// The variants as they are stored.
+    encoded: Vec<crate::compress::Encoded<'a>>,
     /// The launcher's bytes that are kept: all but a trailing section header table.
     head: Vec<u8>,
     segment_offset: u64,
@@ -88,8 +92,8 @@ struct Plan {
     section_headers_offset: u64,
 }
 
-impl Plan {
-    fn new(launcher: &[u8], variants: &Variants) -> Result<Self, Error> {
+impl<'a> Plan<'a> {
+    fn new(launcher: &[u8], variants: &'a Variants) -> Result<Self, Error> {
         let e = LE;
         let header = FileHeader64::<LE>::parse(launcher)
             .map_err(|err| error(format!("embedded launcher is not ELF64: {err}")))?;
@@ -120,12 +124,12 @@ impl Plan {
             .to_vec();
 
         let segment_offset = align(head.len() as u64, VARIANT_ALIGN);
-        let pairs: Vec<(u8, &[u8])> = variants
-            .builds
-            .iter()
-            .map(|(level, bytes)| (*level, bytes.as_slice()))
-            .collect();
-        let layout = mgo_format::layout(&pairs).map_err(|err| error(err.0))?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let encoded =
+            crate::compress::encode(&variants.builds, variants.mode, threads).map_err(error)?;
+        let stored: Vec<mgo_format::StoredVariant<'_>> =
+            encoded.iter().map(|e| e.as_stored()).collect();
+        let layout = mgo_format::layout(&stored).map_err(|err| error(err.0))?;
         let buildinfo_offset = segment_offset + align(layout.size, BUILDINFO_ALIGN);
         let segment_end = buildinfo_offset + buildinfo.len() as u64;
         let segment_size = segment_end - segment_offset;
@@ -229,6 +233,7 @@ impl Plan {
         header.e_shnum = object::endian::U16::new(e, section_headers.len() as u16);
 
         Ok(Self {
+            encoded,
             head,
             segment_offset,
             layout,
@@ -242,7 +247,7 @@ impl Plan {
         })
     }
 
-    fn write(&self, variants: &Variants, out: &mut impl Write) -> io::Result<()> {
+    fn write(&self, out: &mut impl Write) -> io::Result<()> {
         let mut at = 0u64;
         let mut put = |out: &mut dyn Write, offset: u64, bytes: &[u8]| -> io::Result<()> {
             debug_assert!(offset >= at);
@@ -254,10 +259,10 @@ impl Plan {
         put(out, 0, &self.head)?;
         put(out, self.segment_offset, self.layout.table())?;
         for placed in self.layout.placed() {
-            let bytes = variants
-                .builds
+            let bytes = self
+                .encoded
                 .get(placed.source)
-                .map_or(&[][..], |(_, b)| b);
+                .map_or(&[][..], |e| e.as_stored().stored);
             put(out, self.segment_offset + placed.offset, bytes)?;
         }
         put(out, self.buildinfo_offset, &self.buildinfo)?;

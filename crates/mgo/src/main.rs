@@ -7,6 +7,7 @@
 
 mod bundle;
 mod cli;
+mod compress;
 mod go;
 mod output;
 
@@ -17,8 +18,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::{env, fs};
 
-/// The launcher executable, built by build.rs from crates/launcher.
+/// The launcher executables, built by build.rs from crates/launcher: one per
+/// decoder, so that each bundle carries only the one it needs.
 static LAUNCHER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mgo-launcher"));
+static LAUNCHER_ZSTD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mgo-launcher-zstd"));
+static LAUNCHER_DEFLATE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mgo-launcher-deflate"));
+static LAUNCHER_LZ4: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mgo-launcher-lz4"));
+
+fn launcher_for(encoding: mgo_format::Encoding) -> &'static [u8] {
+    match encoding {
+        mgo_format::Encoding::Raw => LAUNCHER,
+        mgo_format::Encoding::Zstd => LAUNCHER_ZSTD,
+        mgo_format::Encoding::Deflate => LAUNCHER_DEFLATE,
+        mgo_format::Encoding::Lz4 => LAUNCHER_LZ4,
+    }
+}
 
 /// Why mgo stops early: a line for stderr (none if go already said it all)
 /// and an exit status.
@@ -58,6 +72,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
         Err(message) => return Err(Failure { message, status: 2 }),
     };
     let parallel = parallel_builds()?;
+    let compression = compression_mode()?;
     check_buildmode(&request)?;
     if let Some(value) = env::var_os("GOAMD64").filter(|v| !v.is_empty()) {
         level_of(&value.to_string_lossy()).ok_or_else(|| {
@@ -183,7 +198,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
         if builds.interrupted() {
             return Err(go_failure(go::Error::Interrupted));
         }
-        write_program(program)?;
+        write_program(program, compression)?;
     }
     Ok(())
 }
@@ -243,7 +258,7 @@ fn collect_programs(
     Ok(programs)
 }
 
-fn write_program(program: &Program) -> Result<(), Failure> {
+fn write_program(program: &Program, compression: compress::Mode) -> Result<(), Failure> {
     let mut builds = Vec::with_capacity(program.variants.len());
     let mut mode = 0o755;
     for (i, (level, path)) in program.variants.iter().enumerate() {
@@ -257,7 +272,12 @@ fn write_program(program: &Program) -> Result<(), Failure> {
         }
         builds.push((*level, bytes));
     }
-    output::write_bundle(&program.dest, LAUNCHER, &bundle::Variants { builds }, mode).map_err(fail)
+    let variants = bundle::Variants {
+        builds,
+        mode: compression,
+    };
+    let launcher = launcher_for(compression.encoding());
+    output::write_bundle(&program.dest, launcher, &variants, mode).map_err(fail)
 }
 
 /// Whether `go build` without `-o` would write an executable: only for a
@@ -302,6 +322,17 @@ fn parallel_builds() -> Result<usize, Failure> {
             fail(format!("MGO_PARALLEL_BUILD={value} is not a positive whole number: set how many builds may run at once, e.g. 2"))
         }),
         Err(env::VarError::NotUnicode(_)) => Err(fail("MGO_PARALLEL_BUILD is not valid text: set a positive whole number")),
+    }
+}
+
+fn compression_mode() -> Result<compress::Mode, Failure> {
+    match env::var("MGO_COMPRESS") {
+        Err(env::VarError::NotPresent) => Ok(compress::Mode::Raw),
+        Ok(value) => compress::Mode::parse(&value).map_err(fail),
+        Err(env::VarError::NotUnicode(_)) => Err(fail(format!(
+            "MGO_COMPRESS is not valid text: use {}",
+            compress::FORMS
+        ))),
     }
 }
 

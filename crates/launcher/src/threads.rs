@@ -1,0 +1,149 @@
+//! Just enough threads to decode chunks on several CPUs: raw `clone(2)`
+//! threads that share everything, run one closure and exit. No libc means no
+//! pthreads, and the launcher needs no thread-local storage, joins by the
+//! kernel's clear-child-tid futex, and never outlives the exec that follows.
+
+use crate::sys;
+use core::sync::atomic::{AtomicU32, Ordering};
+use rustix::io::Errno;
+
+/// Stack of each extra thread. The decoders keep their state on the heap;
+/// their deepest call chains use a few KiB.
+const STACK_SIZE: usize = 128 * 1024;
+
+/// Page kept inaccessible below each stack, so an overflow faults instead of
+/// writing over whatever lies below.
+const GUARD_SIZE: usize = 4096;
+
+/// Most threads the launcher starts besides its own.
+pub const MAX_EXTRA: usize = 7;
+
+/// Runs `work` on the calling thread and on `extra` more threads (at most
+/// [`MAX_EXTRA`]), and returns when every one has returned. Threads that
+/// cannot be created are simply not used: `work` must share out its items
+/// dynamically, so that any number of runners finishes the job.
+pub fn run(extra: usize, work: &(dyn Fn() + Sync)) {
+    // Cleared by the kernel when the thread exits (CLONE_CHILD_CLEARTID).
+    let alive: [AtomicU32; MAX_EXTRA] = [const { AtomicU32::new(0) }; MAX_EXTRA];
+    for flag in alive.iter().take(extra.min(MAX_EXTRA)) {
+        let Ok(stack) = sys::map_anonymous(GUARD_SIZE + STACK_SIZE, false) else {
+            break;
+        };
+        // SAFETY: the guard page is the start of our own fresh mapping.
+        let _ = unsafe {
+            rustix::mm::mprotect(
+                stack.as_mut_ptr().cast(),
+                GUARD_SIZE,
+                rustix::mm::MprotectFlags::empty(),
+            )
+        };
+        flag.store(1, Ordering::Relaxed);
+        // SAFETY: `work` and `alive` outlive the thread: this function waits
+        // below until the kernel has cleared every flag it set.
+        if unsafe { spawn(stack, flag, &work) }.is_err() {
+            flag.store(0, Ordering::Relaxed);
+            break;
+        }
+    }
+    work();
+    for flag in &alive {
+        loop {
+            let value = flag.load(Ordering::Acquire);
+            if value == 0 {
+                break;
+            }
+            futex_wait(flag, value);
+        }
+    }
+}
+
+/// The first code a new thread runs, on its own stack: `arg` points to the
+/// `&dyn Fn()` it is to call.
+extern "C" fn thread_main(arg: *const &(dyn Fn() + Sync)) -> ! {
+    // SAFETY: run() keeps the closure alive until this thread has exited.
+    let work = unsafe { *arg };
+    work();
+    exit_thread()
+}
+
+/// Starts a thread on `stack` running `work`; the kernel clears `alive` and
+/// wakes its futex when the thread exits.
+///
+/// # Safety
+/// `stack`, `alive` and `work` must stay valid until the thread has exited.
+unsafe fn spawn(
+    stack: &mut [u8],
+    alive: &AtomicU32,
+    work: &&(dyn Fn() + Sync),
+) -> Result<(), Errno> {
+    const SYS_CLONE: usize = 56;
+    const FLAGS: usize = 0x100 // CLONE_VM
+        | 0x200 // CLONE_FS
+        | 0x400 // CLONE_FILES
+        | 0x800 // CLONE_SIGHAND
+        | 0x1_0000 // CLONE_THREAD
+        | 0x4_0000 // CLONE_SYSVSEM
+        | 0x20_0000; // CLONE_CHILD_CLEARTID
+    // The new thread starts with its stack pointer at `top`, where the entry
+    // point and its argument wait for it; 16-byte aligned for the call.
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let slots = (top - 16) as *mut usize;
+    // SAFETY: both slots are inside the caller's stack mapping.
+    unsafe {
+        slots.write(thread_main as extern "C" fn(*const &(dyn Fn() + Sync)) -> ! as usize);
+        slots
+            .add(1)
+            .write(work as *const &(dyn Fn() + Sync) as usize);
+    }
+    let ret: isize;
+    // SAFETY: clone(2) with a fresh stack. In the new thread (rax == 0) the
+    // code below never returns into Rust code of this frame: it calls
+    // thread_main, which ends the thread.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, [rsp + 8]",
+            "call qword ptr [rsp]",
+            "ud2",
+            "2:",
+            inlateout("rax") SYS_CLONE as isize => ret,
+            in("rdi") FLAGS,
+            in("rsi") slots,
+            in("rdx") 0usize,
+            in("r10") alive.as_ptr(),
+            in("r8") 0usize,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    if ret < 0 {
+        return Err(Errno::from_raw_os_error(-(ret as i32)));
+    }
+    Ok(())
+}
+
+/// Sleeps while `*word == value` (or until a spurious wake-up).
+fn futex_wait(word: &AtomicU32, value: u32) {
+    const SYS_FUTEX: usize = 202;
+    const FUTEX_WAIT: usize = 0;
+    // SAFETY: FUTEX_WAIT only reads the word; a null timeout waits forever.
+    unsafe {
+        core::arch::asm!("syscall",
+            inlateout("rax") SYS_FUTEX => _,
+            in("rdi") word.as_ptr(), in("rsi") FUTEX_WAIT, in("rdx") value as usize,
+            in("r10") 0usize,
+            lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+}
+
+/// Ends the calling thread only (exit, not exit_group).
+fn exit_thread() -> ! {
+    const SYS_EXIT: usize = 60;
+    // SAFETY: ends this thread; its stack is never used again.
+    unsafe {
+        core::arch::asm!("syscall", in("rax") SYS_EXIT, in("rdi") 0usize,
+            options(noreturn, nostack));
+    }
+}

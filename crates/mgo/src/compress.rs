@@ -1,0 +1,417 @@
+//! MGO_COMPRESS: how the variants are stored (docs/FORMAT.md, "Encoded
+//! variants"; docs/CLI.md, "MGO_COMPRESS").
+//!
+//! Each variant is cut into chunks of [`CHUNK_SIZE`] bytes and every chunk is
+//! compressed on its own, so that the launcher can decode them on several
+//! CPUs. The chunks are also what this side shares out among its threads;
+//! since a chunk's bytes depend only on the chunk (and, in the `Z` modes, on
+//! the reference variant), the output is the same whatever the number of
+//! threads.
+
+use mgo_format::{
+    ChunkRecord, Encoding, StoredVariant, chunk_directory_size, write_chunk_directory,
+};
+use std::borrow::Cow;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Decoded bytes per chunk. Smaller chunks share the launcher's work out more
+/// evenly and need smaller buffers there; larger ones compress better
+/// (docs/FORMAT.md gives the measurements behind this value).
+pub const CHUNK_SIZE: usize = 1 << 20;
+
+/// What `MGO_COMPRESS` asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Unset or empty: variants stored as they are.
+    Raw,
+    /// `gN`: DEFLATE at level N (1 to 9, as gzip's levels).
+    Deflate(u8),
+    /// `zN`: zstd at level N, each variant on its own.
+    Zstd(i32),
+    /// `ZN`: zstd at level N, other variants against a reference variant.
+    ZstdAgainstReference(i32),
+    /// `lz4`: LZ4 high-compression blocks, the fastest to decode.
+    Lz4,
+}
+
+/// The accepted forms, for error messages and help.
+pub const FORMS: &str = "g1..g9 (gzip/deflate), z1..z22 (zstd), Z1..Z22 (zstd, variants against each other), lz4 (fastest start), or empty for none";
+
+/// The highest zstd level (zstd's `--ultra` -22).
+const ZSTD_MAX_LEVEL: i32 = 22;
+
+/// LZ4's highest high-compression level: slower to build, not to decode.
+const LZ4_HC_LEVEL: i32 = 12;
+
+impl Mode {
+    /// Parses an `MGO_COMPRESS` value.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let level = |digits: &str, max: i32| {
+            digits
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n) && !digits.starts_with(['0', '+']))
+        };
+        let mode = match value.split_at_checked(1) {
+            None => Some(Self::Raw),
+            Some(_) if value == "lz4" => Some(Self::Lz4),
+            Some(("g", digits)) => level(digits, 9).map(|n| Self::Deflate(n as u8)),
+            Some(("z", digits)) => level(digits, ZSTD_MAX_LEVEL).map(Self::Zstd),
+            Some(("Z", digits)) => level(digits, ZSTD_MAX_LEVEL).map(Self::ZstdAgainstReference),
+            Some(_) => None,
+        };
+        mode.ok_or_else(|| format!("MGO_COMPRESS={value} is not a compression mode: use {FORMS}"))
+    }
+
+    /// The encoding of the stored variants.
+    pub fn encoding(self) -> Encoding {
+        match self {
+            Self::Raw => Encoding::Raw,
+            Self::Deflate(_) => Encoding::Deflate,
+            Self::Zstd(_) | Self::ZstdAgainstReference(_) => Encoding::Zstd,
+            Self::Lz4 => Encoding::Lz4,
+        }
+    }
+}
+
+/// One variant ready to be laid out.
+pub struct Encoded<'a> {
+    level: u8,
+    encoding: Encoding,
+    reference: u8,
+    size: u64,
+    checksum: u64,
+    stored: Cow<'a, [u8]>,
+}
+
+impl Encoded<'_> {
+    /// The view the format's layout takes.
+    pub fn as_stored(&self) -> StoredVariant<'_> {
+        StoredVariant {
+            level: self.level,
+            encoding: self.encoding,
+            reference: self.reference,
+            size: self.size,
+            checksum: self.checksum,
+            stored: &self.stored,
+        }
+    }
+}
+
+/// The level whose variant the others are compressed against in the `Z`
+/// modes: the highest, v4 in every bundle but those built with GOAMD64 above
+/// v4's... that is, always v4. A v4 CPU (every AVX-512 server CPU: Intel
+/// Xeon since Skylake-SP, AMD since Zen 4) then decodes one variant only; a
+/// v3 CPU decodes v4 and then a small difference, since v3 and v4 builds of a
+/// Go program are nearly the same code (docs/FORMAT.md has the measurements).
+pub fn reference_level(levels: &[u8]) -> Option<u8> {
+    levels.last().copied()
+}
+
+/// Encodes `builds` (level, executable), in ascending level order, with
+/// `mode`, on up to `threads` threads.
+pub fn encode<'a>(
+    builds: &'a [(u8, Vec<u8>)],
+    mode: Mode,
+    threads: usize,
+) -> Result<Vec<Encoded<'a>>, String> {
+    // Identical executables are encoded once; layout() then stores them once.
+    let first_copy: Vec<usize> = builds
+        .iter()
+        .enumerate()
+        .map(|(i, (_, bytes))| {
+            builds
+                .iter()
+                .position(|(_, other)| other == bytes)
+                .unwrap_or(i)
+        })
+        .collect();
+    let raw = |i: usize, reference: u8, stored: Cow<'a, [u8]>, encoding: Encoding| {
+        let (level, bytes) = &builds[i];
+        Encoded {
+            level: *level,
+            encoding,
+            reference,
+            size: bytes.len() as u64,
+            checksum: mgo_format::checksum(bytes),
+            stored,
+        }
+    };
+    if mode == Mode::Raw {
+        return Ok((0..builds.len())
+            .map(|i| raw(i, 0, Cow::Borrowed(&builds[i].1), Encoding::Raw))
+            .collect());
+    }
+
+    let levels: Vec<u8> = builds.iter().map(|(level, _)| *level).collect();
+    let reference_index = match mode {
+        Mode::ZstdAgainstReference(_) => reference_level(&levels)
+            .and_then(|level| levels.iter().position(|&l| l == level))
+            .map(|i| first_copy[i]),
+        _ => None,
+    };
+    // Variants to encode: the reference (or every variant) first, then those
+    // compressed against it, which need its prepared dictionary.
+    let distinct: Vec<usize> = (0..builds.len()).filter(|&i| first_copy[i] == i).collect();
+    let (plain, against): (Vec<usize>, Vec<usize>) = distinct
+        .iter()
+        .partition(|&&i| reference_index.is_none_or(|r| r == i));
+
+    let chunk_jobs = |variants: &[usize]| -> Vec<(usize, usize)> {
+        variants
+            .iter()
+            .flat_map(|&v| (0..builds[v].1.len().div_ceil(CHUNK_SIZE).max(1)).map(move |c| (v, c)))
+            .collect()
+    };
+    let chunk_of = |v: usize, c: usize| {
+        let bytes = &builds[v].1;
+        &bytes[(c * CHUNK_SIZE).min(bytes.len())..((c + 1) * CHUNK_SIZE).min(bytes.len())]
+    };
+
+    let mut compressed: Vec<Vec<Vec<u8>>> = vec![Vec::new(); builds.len()];
+    let plain_jobs = chunk_jobs(&plain);
+    let outputs = parallel_map(
+        plain_jobs.len(),
+        threads,
+        Compressor::new,
+        |compressor, j| {
+            let (v, c) = plain_jobs[j];
+            compressor.compress(mode, chunk_of(v, c), None)
+        },
+    )?;
+    for (&(v, _), output) in plain_jobs.iter().zip(outputs) {
+        compressed[v].push(output);
+    }
+    if let (Some(r), false) = (reference_index, against.is_empty()) {
+        let Mode::ZstdAgainstReference(level) = mode else {
+            unreachable!("a reference exists in the Z modes only")
+        };
+        let dictionary = ReferenceDictionary::new(&builds[r].1, level)?;
+        let against_jobs = chunk_jobs(&against);
+        let outputs = parallel_map(
+            against_jobs.len(),
+            threads,
+            Compressor::new,
+            |compressor, j| {
+                let (v, c) = against_jobs[j];
+                compressor.compress(mode, chunk_of(v, c), Some(&dictionary))
+            },
+        )?;
+        for (&(v, _), output) in against_jobs.iter().zip(outputs) {
+            compressed[v].push(output);
+        }
+    }
+
+    let reference_level = reference_index.map_or(0, |r| builds[r].0);
+    let reference_size = reference_index.map_or(0, |r| builds[r].1.len() as u64);
+    let mut encoded = Vec::with_capacity(builds.len());
+    for (i, &source) in first_copy.iter().enumerate() {
+        let has_reference = reference_index.is_some_and(|r| r != source);
+        let chunks = &compressed[source];
+        let directory = chunk_directory_size(chunks.len());
+        let mut records = Vec::with_capacity(chunks.len());
+        let mut offset = directory as u64;
+        for (c, chunk) in chunks.iter().enumerate() {
+            records.push(ChunkRecord {
+                stored_offset: offset,
+                stored_size: chunk.len() as u64,
+                checksum: mgo_format::checksum(chunk_of(source, c)),
+                dictionary_offset: 0,
+                dictionary_size: if has_reference { reference_size } else { 0 },
+            });
+            offset += chunk.len() as u64;
+        }
+        let mut payload = vec![0u8; directory];
+        write_chunk_directory(&mut payload, CHUNK_SIZE as u32, &records);
+        for chunk in chunks {
+            payload.extend_from_slice(chunk);
+        }
+        let reference = if has_reference { reference_level } else { 0 };
+        encoded.push(raw(i, reference, Cow::Owned(payload), mode.encoding()));
+    }
+    Ok(encoded)
+}
+
+/// From this zstd level on (the binary-tree match finders), chunks are
+/// compressed against a dictionary prepared once from the reference: those
+/// finders see the whole reference, and loading it for every chunk would cost
+/// as much as compressing it each time. Below it, the fast match finders only
+/// index the reference's last window, so each chunk instead gets the
+/// reference as a prefix and long-distance matching, which indexes all of it
+/// quickly (measured on cmd/go: v3 against v4 at level 3, 11.1 MB without
+/// long matching, 5.6 MB with it).
+const PREPARED_DICTIONARY_LEVEL: i32 = 13;
+
+/// The reference variant, as every chunk compressed against it sees it.
+struct ReferenceDictionary<'a> {
+    bytes: &'a [u8],
+    prepared: Option<zstd_safe::CDict<'static>>,
+    /// Window that reaches from any chunk back to the reference's start.
+    window_log: u32,
+}
+
+impl<'a> ReferenceDictionary<'a> {
+    fn new(reference: &'a [u8], level: i32) -> Result<Self, String> {
+        let prepared = if level >= PREPARED_DICTIONARY_LEVEL {
+            Some(
+                zstd_safe::CDict::try_create(reference, level)
+                    .ok_or("zstd could not prepare the reference variant as a dictionary")?,
+            )
+        } else {
+            None
+        };
+        let reach = (reference.len() + CHUNK_SIZE).next_power_of_two();
+        Ok(Self {
+            bytes: reference,
+            prepared,
+            window_log: reach.trailing_zeros().clamp(10, 30),
+        })
+    }
+}
+
+/// A thread's compression state, reused for all its chunks.
+struct Compressor<'d> {
+    zstd: Option<zstd_safe::CCtx<'d>>,
+    deflate: Option<(u8, libdeflater::Compressor)>,
+}
+
+impl<'d> Compressor<'d> {
+    fn new() -> Self {
+        Self {
+            zstd: None,
+            deflate: None,
+        }
+    }
+
+    fn compress(
+        &mut self,
+        mode: Mode,
+        chunk: &[u8],
+        reference: Option<&'d ReferenceDictionary<'d>>,
+    ) -> Result<Vec<u8>, String> {
+        match mode {
+            Mode::Raw => Ok(chunk.to_vec()),
+            Mode::Deflate(level) => {
+                let reuse = matches!(&self.deflate, Some((l, _)) if *l == level);
+                if !reuse {
+                    let lvl = libdeflater::CompressionLvl::new(i32::from(level))
+                        .map_err(|_| format!("deflate level {level} is not supported"))?;
+                    self.deflate = Some((level, libdeflater::Compressor::new(lvl)));
+                }
+                let (_, compressor) = self.deflate.as_mut().ok_or("no deflate compressor")?;
+                let mut out = vec![0u8; compressor.deflate_compress_bound(chunk.len())];
+                let len = compressor
+                    .deflate_compress(chunk, &mut out)
+                    .map_err(|e| format!("deflate compression failed: {e}"))?;
+                out.truncate(len);
+                Ok(out)
+            }
+            Mode::Lz4 => {
+                let mut out =
+                    vec![0u8; lz4::block::compress_bound(chunk.len()).map_err(|e| e.to_string())?];
+                let len = lz4::block::compress_to_buffer(
+                    chunk,
+                    Some(lz4::block::CompressionMode::HIGHCOMPRESSION(LZ4_HC_LEVEL)),
+                    false,
+                    &mut out,
+                )
+                .map_err(|e| format!("LZ4 compression failed: {e}"))?;
+                out.truncate(len);
+                Ok(out)
+            }
+            Mode::Zstd(level) | Mode::ZstdAgainstReference(level) => {
+                let context = self.zstd.get_or_insert_with(zstd_safe::CCtx::create);
+                let zstd_error = |code: usize| {
+                    format!(
+                        "zstd compression failed: {}",
+                        zstd_safe::get_error_name(code)
+                    )
+                };
+                use zstd_safe::CParameter as P;
+                context
+                    .reset(zstd_safe::ResetDirective::SessionAndParameters)
+                    .map_err(zstd_error)?;
+                for parameter in [
+                    P::CompressionLevel(level),
+                    P::ContentSizeFlag(true),
+                    P::ChecksumFlag(false),
+                    P::DictIdFlag(false),
+                ] {
+                    context.set_parameter(parameter).map_err(zstd_error)?;
+                }
+                if let Some(reference) = reference {
+                    context
+                        .set_parameter(P::WindowLog(reference.window_log))
+                        .map_err(zstd_error)?;
+                    match &reference.prepared {
+                        Some(prepared) => {
+                            context
+                                .set_parameter(P::ForceAttachDict(
+                                    zstd_safe::DictAttachPref::ForceAttach,
+                                ))
+                                .map_err(zstd_error)?;
+                            context.ref_cdict(prepared).map_err(zstd_error)?;
+                        }
+                        None => {
+                            context
+                                .set_parameter(P::EnableLongDistanceMatching(true))
+                                .map_err(zstd_error)?;
+                        }
+                    }
+                }
+                let mut out = Vec::with_capacity(zstd_safe::compress_bound(chunk.len()));
+                if let Some(ReferenceDictionary {
+                    bytes,
+                    prepared: None,
+                    ..
+                }) = reference
+                {
+                    // Only valid for the next frame, so set per chunk.
+                    context.ref_prefix(bytes).map_err(zstd_error)?;
+                }
+                context.compress2(&mut out, chunk).map_err(zstd_error)?;
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Runs `job(state, j)` for every `j` below `count` on up to `threads`
+/// threads, each with its own `state`, and returns the results in job order.
+fn parallel_map<S, T: Send>(
+    count: usize,
+    threads: usize,
+    state: impl Fn() -> S + Sync,
+    job: impl Fn(&mut S, usize) -> Result<T, String> + Sync,
+) -> Result<Vec<T>, String> {
+    let slots: Vec<Mutex<Option<Result<T, String>>>> =
+        (0..count).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, count.max(1)) {
+            scope.spawn(|| {
+                let mut state = state();
+                loop {
+                    let j = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(slot) = slots.get(j) else { break };
+                    let result = job(&mut state, j);
+                    let failed = result.is_err();
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                    if failed {
+                        // Stop everyone: the first error is reported.
+                        next.store(count, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Err("compression stopped after an error".into()))
+        })
+        .collect()
+}
