@@ -279,8 +279,16 @@ fn run(process: &Process) -> ! {
             b"starting variant ",
             &level,
             if encoded { b" (" } else { b"" },
-            if encoded { entry.encoding.name().as_bytes() } else { b"" },
-            if reference.is_some() { b", against " } else { b"" },
+            if encoded {
+                entry.encoding.name().as_bytes()
+            } else {
+                b""
+            },
+            if reference.is_some() {
+                b", against "
+            } else {
+                b""
+            },
             reference.as_ref().map_or(&b""[..], |r| &r[..]),
             if encoded { b")" } else { b"" },
         ]);

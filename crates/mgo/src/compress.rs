@@ -54,12 +54,12 @@ impl Mode {
                 .filter(|n| (1..=max).contains(n) && !digits.starts_with(['0', '+']))
         };
         let mode = match value.split_at_checked(1) {
-            None => Some(Self::Raw),
-            Some(_) if value == "lz4" => Some(Self::Lz4),
+            _ if value.is_empty() => Some(Self::Raw),
+            _ if value == "lz4" => Some(Self::Lz4),
             Some(("g", digits)) => level(digits, 9).map(|n| Self::Deflate(n as u8)),
             Some(("z", digits)) => level(digits, ZSTD_MAX_LEVEL).map(Self::Zstd),
             Some(("Z", digits)) => level(digits, ZSTD_MAX_LEVEL).map(Self::ZstdAgainstReference),
-            Some(_) => None,
+            Some(_) | None => None,
         };
         mode.ok_or_else(|| format!("MGO_COMPRESS={value} is not a compression mode: use {FORMS}"))
     }
@@ -414,4 +414,181 @@ fn parallel_map<S, T: Send>(
                 .unwrap_or_else(|| Err("compression stopped after an error".into()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mgo_format::{Chunks, Table};
+
+    #[test]
+    fn modes_parse_and_bad_ones_name_the_valid_forms() {
+        assert_eq!(Mode::parse(""), Ok(Mode::Raw));
+        assert_eq!(Mode::parse("g1"), Ok(Mode::Deflate(1)));
+        assert_eq!(Mode::parse("g9"), Ok(Mode::Deflate(9)));
+        assert_eq!(Mode::parse("z1"), Ok(Mode::Zstd(1)));
+        assert_eq!(Mode::parse("z22"), Ok(Mode::Zstd(22)));
+        assert_eq!(Mode::parse("Z19"), Ok(Mode::ZstdAgainstReference(19)));
+        assert_eq!(Mode::parse("lz4"), Ok(Mode::Lz4));
+        for bad in ["g0", "g10", "z23", "Z0", "z01", "z+1", "Z", "x", "lz", "é1"] {
+            let err = Mode::parse(bad).unwrap_err();
+            assert!(err.contains(FORMS), "{bad}: {err}");
+        }
+    }
+
+    /// Pseudo-executables: mostly shared bytes with some that differ, large
+    /// enough for several chunks.
+    fn fake_builds() -> Vec<(u8, Vec<u8>)> {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let base: Vec<u8> = (0..CHUNK_SIZE * 2 + 12345)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Compressible, but not trivially.
+                if i % 3 == 0 {
+                    (state % 7) as u8
+                } else {
+                    (i / 64) as u8
+                }
+            })
+            .collect();
+        (1..=4u8)
+            .map(|level| {
+                let mut bytes = base.clone();
+                if level != 2 {
+                    for at in (100..bytes.len()).step_by(50_000) {
+                        bytes[at] = bytes[at].wrapping_add(level);
+                    }
+                }
+                (level, bytes)
+            })
+            .collect()
+    }
+
+    /// Decodes a chunk as the launcher does (zstd with the reference as a
+    /// raw-content dictionary, or the other codecs' own decoders).
+    fn decode(encoding: Encoding, stored: &[u8], size: usize, dictionary: &[u8]) -> Vec<u8> {
+        match encoding {
+            Encoding::Zstd => {
+                let mut context = zstd_safe::DCtx::create();
+                let mut out = Vec::with_capacity(size);
+                context
+                    .decompress_using_dict(&mut out, stored, dictionary)
+                    .unwrap();
+                out
+            }
+            Encoding::Deflate => {
+                let mut out = vec![0u8; size];
+                let n = libdeflater::Decompressor::new()
+                    .deflate_decompress(stored, &mut out)
+                    .unwrap();
+                out.truncate(n);
+                out
+            }
+            Encoding::Lz4 => lz4::block::decompress(stored, Some(size as i32)).unwrap(),
+            Encoding::Raw => stored.to_vec(),
+        }
+    }
+
+    #[test]
+    fn every_codec_round_trips_and_ignores_the_thread_count() {
+        let builds = fake_builds();
+        for mode in [
+            Mode::Raw,
+            Mode::Deflate(6),
+            Mode::Zstd(3),
+            Mode::ZstdAgainstReference(3),
+            Mode::ZstdAgainstReference(13),
+            Mode::Lz4,
+        ] {
+            let one = encode(&builds, mode, 1).unwrap();
+            let three = encode(&builds, mode, 3).unwrap();
+            let stored = |e: &[Encoded]| -> Vec<Vec<u8>> {
+                e.iter().map(|e| e.as_stored().stored.to_vec()).collect()
+            };
+            assert_eq!(stored(&one), stored(&three), "{mode:?}");
+
+            let variants: Vec<_> = one.iter().map(Encoded::as_stored).collect();
+            let layout = mgo_format::layout(&variants).unwrap();
+            let mut segment = vec![0u8; layout.size as usize];
+            segment[..layout.table().len()].copy_from_slice(layout.table());
+            for placed in layout.placed() {
+                let bytes = variants[placed.source].stored;
+                segment[placed.offset as usize..][..bytes.len()].copy_from_slice(bytes);
+            }
+            let table = Table::parse(&segment, segment.len() as u64).unwrap();
+            let stored_bytes =
+                |e: &mgo_format::Entry| &segment[e.offset as usize..][..e.stored_size as usize];
+            for (entry, (level, bytes)) in table.entries().iter().zip(&builds) {
+                assert_eq!(entry.level, *level);
+                assert_eq!(entry.encoding, mode.encoding(), "{mode:?}");
+                if entry.encoding == Encoding::Raw {
+                    assert_eq!(stored_bytes(entry), &bytes[..]);
+                    continue;
+                }
+                let reference = table
+                    .reference_of(entry)
+                    .map(|r| builds[usize::from(r.level) - 1].1.as_slice());
+                let expected_reference =
+                    matches!(mode, Mode::ZstdAgainstReference(_)) && *level != 4;
+                assert_eq!(reference.is_some(), expected_reference, "{mode:?} v{level}");
+                let chunks = Chunks::parse(
+                    stored_bytes(entry),
+                    entry,
+                    reference.map(|r| r.len() as u64),
+                )
+                .unwrap();
+                assert_eq!(chunks.len(), bytes.len().div_ceil(CHUNK_SIZE));
+                let mut decoded = Vec::new();
+                for i in 0..chunks.len() {
+                    let chunk = chunks.get(i);
+                    let dictionary = reference.map_or(&[][..], |r| &r[chunk.dictionary.clone()]);
+                    let out = decode(entry.encoding, chunk.stored, chunk.size, dictionary);
+                    assert_eq!(mgo_format::checksum(&out), chunk.checksum);
+                    decoded.extend_from_slice(&out);
+                }
+                assert!(decoded == *bytes, "{mode:?} v{level} does not round-trip");
+                assert!(
+                    entry.stored_size < entry.size,
+                    "{mode:?} v{level} did not shrink"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn identical_variants_are_encoded_and_stored_once() {
+        let mut builds = fake_builds();
+        builds[1].1 = builds[0].1.clone();
+        builds[3].1 = builds[2].1.clone();
+        for mode in [
+            Mode::Zstd(1),
+            Mode::ZstdAgainstReference(1),
+            Mode::Lz4,
+            Mode::Deflate(1),
+        ] {
+            let encoded = encode(&builds, mode, 2).unwrap();
+            let variants: Vec<_> = encoded.iter().map(Encoded::as_stored).collect();
+            let layout = mgo_format::layout(&variants).unwrap();
+            assert_eq!(layout.placed().len(), 2, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn against_a_reference_is_smaller_than_alone() {
+        let builds = fake_builds();
+        let total = |mode| -> usize {
+            encode(&builds, mode, 2)
+                .unwrap()
+                .iter()
+                .map(|e| e.as_stored().stored.len())
+                .sum()
+        };
+        for level in [3, 19] {
+            let alone = total(Mode::Zstd(level));
+            let against = total(Mode::ZstdAgainstReference(level));
+            assert!(against * 2 < alone, "level {level}: {against} vs {alone}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod support;
 
 mod build;
 mod bundle_file;
+mod compressed;
 mod cpu_matrix;
 mod examples;
 mod launcher;

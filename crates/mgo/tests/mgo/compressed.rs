@@ -1,0 +1,247 @@
+//! MGO_COMPRESS: every mode on every example and on GOROOT's gofmt. Each
+//! bundle runs like the plain build, each level it holds extracts to exactly
+//! `GOAMD64=vN go build`'s output, damage is refused with the launcher's
+//! error, and building again on one CPU gives the same bytes.
+
+use crate::support::*;
+use mgo_format::{Encoding, Table};
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+/// Every mode MGO_COMPRESS accepts.
+fn all_modes() -> Vec<String> {
+    let mut modes: Vec<String> = (1..=9).map(|n| format!("g{n}")).collect();
+    modes.extend((1..=22).map(|n| format!("z{n}")));
+    modes.extend((1..=22).map(|n| format!("Z{n}")));
+    modes.push("lz4".into());
+    modes
+}
+
+/// The bundle's table, read through the format's own parser.
+fn table_of(bundle: &[u8], path: &Path) -> (usize, Table) {
+    let (offset, size) = segment(path);
+    let table = Table::parse(&bundle[offset..offset + size], size as u64).unwrap();
+    (offset, table)
+}
+
+fn write_exe(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let raw = dir.join(format!("{name}.bytes"));
+    fs::write(&raw, bytes).unwrap();
+    let path = dir.join(name);
+    copy_exe(&raw, &path);
+    path
+}
+
+/// Builds `package` in every mode and checks each bundle.
+fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: &[&str]) {
+    let built = built(key, dir, flags, package);
+    let taskset = require("taskset");
+    let expected = run(exec(built.plain(host_level())).arg0("program").args(args)).ok();
+    let out = scratch();
+    for mode in all_modes() {
+        let bundle = out.path().join(format!("{key}-{mode}"));
+        run(mgo(dir)
+            .env("MGO_COMPRESS", &mode)
+            .args(flags)
+            .arg("-o")
+            .arg(&bundle)
+            .arg(package))
+        .ok();
+        let bytes = fs::read(&bundle).unwrap();
+
+        // Runs like the plain build.
+        let from_bundle = run(exec(&bundle).arg0("program").args(args)).ok();
+        assert_eq!(from_bundle, expected, "{mode}");
+
+        // Holds exactly each plain build.
+        for level in 1..=4u8 {
+            let extracted = run(exec(&bundle)
+                .env("MGODEBUG", "extract")
+                .env("GOAMD64", format!("v{level}")));
+            assert!(extracted.status.success(), "{mode} v{level}: {extracted:?}");
+            assert!(
+                extracted.stdout == fs::read(built.plain(level)).unwrap(),
+                "{mode}: extracted v{level} differs from GOAMD64=v{level} go build"
+            );
+        }
+
+        // Stored as asked, and smaller than uncompressed.
+        let (segment_at, table) = table_of(&bytes, &bundle);
+        let encoding = match mode.as_bytes()[0] {
+            b'g' => Encoding::Deflate,
+            b'z' | b'Z' => Encoding::Zstd,
+            _ => Encoding::Lz4,
+        };
+        assert!(
+            table.entries().iter().all(|e| e.encoding == encoding),
+            "{mode}"
+        );
+        let references: Vec<u8> = table.entries().iter().map(|e| e.reference).collect();
+        if mode.starts_with('Z') {
+            assert_eq!(references, [4, 4, 4, 0], "{mode}: all against v4");
+        } else {
+            assert_eq!(references, [0; 4], "{mode}");
+        }
+        let raw_size = fs::metadata(&built.bundle).unwrap().len() as usize;
+        assert!(
+            bytes.len() < raw_size * 3 / 4,
+            "{mode}: {} bytes",
+            bytes.len()
+        );
+
+        // The same bytes from a build whose compression (and everything
+        // else) runs on one CPU.
+        let again = out.path().join(format!("{key}-{mode}-one-cpu"));
+        let program = mgo(dir).get_program().to_owned();
+        let mut one_cpu = Command::new(&taskset);
+        one_cpu
+            .current_dir(dir)
+            .args(["-c", "0"])
+            .arg(program)
+            .env("MGO_COMPRESS", &mode)
+            .env_remove("GOAMD64")
+            .env_remove("GOFLAGS")
+            .env_remove("MGO_PARALLEL_BUILD")
+            .args(flags)
+            .arg("-o")
+            .arg(&again)
+            .arg(package);
+        run(&mut one_cpu).ok();
+        assert!(
+            fs::read(&again).unwrap() == bytes,
+            "{mode}: not reproducible on one CPU"
+        );
+
+        // Damage inside the chosen variant's chunks is refused, at start and
+        // by extraction; in the Z modes, so is damage in the reference, which
+        // a v3 CPU decodes first.
+        let chosen = *table.choose(host_level());
+        let mut targets = vec![(chosen, host_level())];
+        if let Some(reference) = table.reference_of(table.choose(3)) {
+            targets.push((*reference, 3));
+        }
+        for (i, (entry, level)) in targets.into_iter().enumerate() {
+            // Past the chunk directory, in the middle of the compressed bytes.
+            let at = segment_at + entry.offset as usize + entry.stored_size as usize / 2;
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x55;
+            let path = write_exe(out.path(), &format!("{key}-{mode}-flip{i}"), &damaged);
+            let level = format!("v{level}");
+            let started = run(exec(&path).env("GOAMD64", &level));
+            assert_launcher_failure(&started, 125, "is damaged");
+            let extract = run(exec(&path)
+                .env("MGODEBUG", "extract")
+                .env("GOAMD64", &level));
+            assert_launcher_failure(&extract, 125, "is damaged");
+        }
+        // Within budget: the launcher is the part before the segment.
+        assert!(
+            segment_at <= 128 * 1024,
+            "{mode}: launcher of {segment_at} bytes"
+        );
+        let cut = segment_at + chosen.offset as usize + chosen.stored_size as usize / 3;
+        let path = write_exe(out.path(), &format!("{key}-{mode}-cut"), &bytes[..cut]);
+        assert_launcher_failure(&run(&mut exec(&path)), 125, "truncated");
+
+        // Only what passed is kept: a full run leaves gigabytes otherwise.
+        for name in [&bundle, &again] {
+            fs::remove_file(name).unwrap();
+        }
+        for entry in fs::read_dir(out.path()).unwrap() {
+            fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn every_mode_on_hello() {
+    check_every_mode("hello", &example("hello"), &[], ".", &["mgo"]);
+}
+
+#[test]
+fn every_mode_on_cpuloop() {
+    check_every_mode(
+        "cpuloop",
+        &example("cpuloop"),
+        &["-trimpath"],
+        ".",
+        &["300000"],
+    );
+}
+
+#[test]
+fn every_mode_on_cgo() {
+    require("gcc");
+    check_every_mode("cgo", &example("cgo"), &[], ".", &["50"]);
+}
+
+#[test]
+fn every_mode_on_gofmt_from_goroot() {
+    let dir = scratch();
+    let source = dir.path().join("ugly.go");
+    fs::write(&source, "package ugly\nfunc  f( ) {return}\n").unwrap();
+    check_every_mode(
+        "gofmt",
+        dir.path(),
+        &["-trimpath", "-ldflags=-s -w"],
+        "cmd/gofmt",
+        &["-l", source.to_str().unwrap()],
+    );
+}
+
+#[test]
+fn invalid_modes_are_refused_before_any_build() {
+    let dir = scratch();
+    for value in [
+        "x", "g", "g0", "g10", "z0", "z23", "Z0", "Z23", "z", "Z", "z03", "z+3", " z3", "lz4 ",
+        "LZ4", "gzip", "zstd", "z-1",
+    ] {
+        let out =
+            run(mgo(dir.path())
+                .env("MGO_COMPRESS", value)
+                .args(["-o", "out", "./does-not-exist"]));
+        assert_eq!(out.status.code(), Some(1), "{value:?}: {out:?}");
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(
+            lines,
+            [format!(
+                "mgo: MGO_COMPRESS={value} is not a compression mode: use g1..g9 (gzip/deflate), z1..z22 (zstd), Z1..Z22 (zstd, variants against each other), lz4 (fastest start), or empty for none"
+            )],
+            "{value:?}"
+        );
+        assert!(files_in(dir.path()).is_empty());
+    }
+    // Empty means uncompressed, as unset does.
+    let bundle = dir.path().join("hello");
+    run(mgo(&example("hello"))
+        .env("MGO_COMPRESS", "")
+        .arg("-o")
+        .arg(&bundle))
+    .ok();
+    assert!(fs::read(&bundle).unwrap() == fs::read(&hello().bundle).unwrap());
+}
+
+#[test]
+fn a_bundle_of_one_level_compresses_too() {
+    // GOAMD64=v4 at build time: v4 alone, with no reference to decode.
+    let dir = scratch();
+    for mode in ["z3", "Z3", "g1", "lz4"] {
+        let bundle = dir.path().join(format!("hello-{mode}"));
+        run(mgo(&example("hello"))
+            .env("MGO_COMPRESS", mode)
+            .env("GOAMD64", "v4")
+            .arg("-o")
+            .arg(&bundle))
+        .ok();
+        let bytes = fs::read(&bundle).unwrap();
+        let (_, table) = table_of(&bytes, &bundle);
+        assert_eq!(table.entries().len(), 1, "{mode}");
+        assert_eq!(table.entries()[0].reference, 0, "{mode}");
+        let out = run(exec(&bundle)
+            .env("GOAMD64", "v4")
+            .env("MGODEBUG", "extract"));
+        assert!(out.stdout == fs::read(hello().plain(4)).unwrap(), "{mode}");
+    }
+}
