@@ -3,17 +3,19 @@
 # Markdown table: start time (bundle vs the variant it would exec), file size,
 # warm-cache build time, and the launcher's size.
 #
-#   bench/bench.sh           full run (several minutes on 2 cores)
+#   bench/bench.sh           full run (10-15 minutes on 2 cores)
 #   bench/bench.sh --quick   few runs, only to smoke-test this script
 #
 # BENCH_RUNS_HELLO / BENCH_RUNS_GO override the number of timed start runs.
+# A second table compares MGO_COMPRESS modes (BENCH_MODES, space-separated,
+# "none" for uncompressed): size, start overhead, peak memory, build time.
 set -euo pipefail
 
 quick=0
 case "${1:-}" in
   "") ;;
   --quick) quick=1 ;;
-  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 esac
 
@@ -39,7 +41,7 @@ fi
 # The launcher obeys GOAMD64 and MGODEBUG at run time, and mgo reads GOAMD64
 # as the lowest level to bundle: a value inherited from the caller's shell
 # would silently change what we measure.
-unset GOAMD64 MGODEBUG
+unset GOAMD64 MGODEBUG MGO_COMPRESS
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 log "building mgo"
@@ -147,6 +149,75 @@ row "launcher part of bundle, page-aligned (bytes)" lp
 echo
 echo "Launcher: $(stat -c %s "$launcher") bytes ($launcher)."
 echo
+# --- MGO_COMPRESS modes ------------------------------------------------------
+modes=${BENCH_MODES:-none g1 g6 g9 z1 z3 z9 z19 Z1 Z3 Z9 Z19 lz4}
+if ((quick)); then mode_runs_hello=10 mode_runs_go=5; else mode_runs_hello=100 mode_runs_go=30; fi
+
+# peak CMD...: the most memory CMD's process had charged at any moment
+# (anonymous memory, the memfd's pages, page cache it filled), from a memory
+# cgroup of its own: v2's memory.peak, else v1's max_usage_in_bytes. Lowest
+# of 3 runs, in MB; "n/a" when no cgroup can be made (not root, no memory
+# controller).
+peak() {
+  local cg best=""
+  if [[ -w /sys/fs/cgroup/cgroup.subtree_control ]] && grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    cg=/sys/fs/cgroup/mgo-bench.$$ ; local file=memory.peak
+  elif [[ -d /sys/fs/cgroup/memory ]]; then
+    cg=/sys/fs/cgroup/memory/mgo-bench.$$ ; local file=memory.max_usage_in_bytes
+  else
+    echo n/a; return
+  fi
+  local i v
+  for i in 1 2 3; do
+    mkdir "$cg" 2>/dev/null || { echo n/a; return; }
+    v=$(sh -c 'echo $$ > "$1"/cgroup.procs 2>/dev/null || echo $$ > "$1"/tasks; shift; exec "$@"' sh "$cg" "$@" >/dev/null 2>&1; cat "$cg/$file")
+    rmdir "$cg"
+    [[ -z $best || $v -lt $best ]] && best=$v
+  done
+  calc "$best / 1e6" .1f
+}
+
+# mode_rows NAME DIR PKG PLAIN RUNS [RUN_ARGS...]: one table row per mode.
+mode_rows() {
+  local name=$1 dir=$2 pkg=$3 plain=$4 runs=$5; shift 5
+  local args=("$@") mode b v t0 t1 mb mv
+  local psize; psize=$(stat -c %s "$plain")
+  v=$work/$name.variant
+  local direct_peak; direct_peak=$(peak "$v" "${args[@]}")
+  for mode in $modes; do
+    local value=$mode; [[ $mode == none ]] && value=""
+    b=$work/$name.mode.$mode
+    log "$name: MGO_COMPRESS=$value"
+    t0=$(date +%s.%N)
+    (cd "$dir" && MGO_COMPRESS=$value "$mgo" -o "$b" "$pkg")
+    t1=$(date +%s.%N)
+    hf "$work/$name.$mode.json" --warmup "$warmup" --runs "$runs" \
+      "$b${args[*]:+ ${args[*]}}" "$v${args[*]:+ ${args[*]}}"
+    read -r mb mv < <(medians "$work/$name.$mode.json")
+    echo "| $name | ${mode} | $(calc "$(stat -c %s "$b") / $psize" .3f)× | $(calc "$mb * 1e3" .2f) | $(calc "($mb - $mv) * 1e3" +.2f) | $(peak "$b" "${args[@]}") (direct $direct_peak) | $(calc "$t1 - $t0" .1f) |"
+    rm -f "$b"
+  done
+}
+
+echo
+echo "### MGO_COMPRESS modes"
+echo
+echo "Size relative to one plain \`go build\` (GOAMD64=v1). Start overhead: median"
+echo "of the bundle minus median of the variant it execs, run directly. Peak memory"
+echo "at launch: cgroup peak of the whole run (MB). Build: one warm-cache mgo run."
+echo
+echo "| program | MGO_COMPRESS | size / plain | start (ms) | start overhead (ms) | peak memory (MB) | build (s) |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+mode_rows hello "$root/examples/hello" . "$work/hello.plain" "$mode_runs_hello"
+mode_rows cmdgo "$work" cmd/go "$work/cmdgo.plain" "$mode_runs_go" env GOROOT
+echo
+echo "Launchers (bytes):"
+for flavor in "" -zstd -deflate -lz4; do
+  f=$(find "$root/target/release/build" -path "*/out/mgo-launcher$flavor" -type f -printf '%T@ %p\n' | sort -rn | head -n1 | cut -d' ' -f2-)
+  echo "- mgo-launcher$flavor: $(stat -c %s "$f")"
+done
+echo
+
 echo "### Method"
 echo
 echo "Start runs: hello $runs_hello, cmd/go $runs_go; warmup $warmup. Medians from"

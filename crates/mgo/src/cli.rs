@@ -171,6 +171,8 @@ ENVIRONMENT
     GOAMD64=vN         at build time: the lowest level to include
                        (GOAMD64=v3 bundles v3 and v4). Empty means unset.
     MGO_PARALLEL_BUILD how many builds run at once (default: CPU count).
+    MGO_COMPRESS=MODE  compress the builds: g1..g9 (deflate), z1..z22 (zstd),
+                       Z1..Z22 (zstd, v1-v3 against v4) or lz4 (fastest start).
     GOOS, GOARCH       must be linux and amd64 (or unset on such a host).
 
     When a bundle runs:
