@@ -11,7 +11,7 @@
 
 mod codec;
 mod fail;
-#[cfg(any(feature = "zstd", feature = "deflate"))]
+#[cfg(feature = "zstd")]
 mod heap;
 mod mem;
 mod sys;

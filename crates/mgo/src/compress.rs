@@ -158,49 +158,21 @@ pub fn encode<'a>(
         .iter()
         .partition(|&&i| reference_index.is_none_or(|r| r == i));
 
-    let chunk_jobs = |variants: &[usize]| -> Vec<(usize, usize)> {
-        variants
-            .iter()
-            .flat_map(|&v| (0..builds[v].1.len().div_ceil(CHUNK_SIZE).max(1)).map(move |c| (v, c)))
-            .collect()
-    };
-    let chunk_of = |v: usize, c: usize| {
-        let bytes = &builds[v].1;
-        &bytes[(c * CHUNK_SIZE).min(bytes.len())..((c + 1) * CHUNK_SIZE).min(bytes.len())]
-    };
-
     let mut compressed: Vec<Vec<Vec<u8>>> = vec![Vec::new(); builds.len()];
-    let plain_jobs = chunk_jobs(&plain);
-    let outputs = parallel_map(
-        plain_jobs.len(),
-        threads,
-        Compressor::new,
-        |compressor, j| {
-            let (v, c) = plain_jobs[j];
-            compressor.compress(mode, chunk_of(v, c), None)
-        },
-    )?;
-    for (&(v, _), output) in plain_jobs.iter().zip(outputs) {
-        compressed[v].push(output);
-    }
+    compress_chunks(builds, &plain, mode, threads, None, &mut compressed)?;
     if let (Some(r), false) = (reference_index, against.is_empty()) {
         let Mode::ZstdAgainstReference(level) = mode else {
             unreachable!("a reference exists in the Z modes only")
         };
         let dictionary = ReferenceDictionary::new(&builds[r].1, level)?;
-        let against_jobs = chunk_jobs(&against);
-        let outputs = parallel_map(
-            against_jobs.len(),
+        compress_chunks(
+            builds,
+            &against,
+            mode,
             threads,
-            Compressor::new,
-            |compressor, j| {
-                let (v, c) = against_jobs[j];
-                compressor.compress(mode, chunk_of(v, c), Some(&dictionary))
-            },
+            Some(&dictionary),
+            &mut compressed,
         )?;
-        for (&(v, _), output) in against_jobs.iter().zip(outputs) {
-            compressed[v].push(output);
-        }
     }
 
     let reference_level = reference_index.map_or(0, |r| builds[r].0);
@@ -216,7 +188,7 @@ pub fn encode<'a>(
             records.push(ChunkRecord {
                 stored_offset: offset,
                 stored_size: chunk.len() as u64,
-                checksum: mgo_format::checksum(chunk_of(source, c)),
+                checksum: mgo_format::checksum(chunk_of(&builds[source].1, c)),
                 dictionary_offset: 0,
                 dictionary_size: if has_reference { reference_size } else { 0 },
             });
@@ -242,6 +214,35 @@ pub fn encode<'a>(
 /// quickly (measured on cmd/go: v3 against v4 at level 3, 11.1 MB without
 /// long matching, 5.6 MB with it).
 const PREPARED_DICTIONARY_LEVEL: i32 = 13;
+
+/// Chunk `c` of `bytes`.
+fn chunk_of(bytes: &[u8], c: usize) -> &[u8] {
+    &bytes[(c * CHUNK_SIZE).min(bytes.len())..((c + 1) * CHUNK_SIZE).min(bytes.len())]
+}
+
+/// Compresses every chunk of the `variants` (indices into `builds`) on up to
+/// `threads` threads and appends them, in order, to `compressed[variant]`.
+fn compress_chunks<'d>(
+    builds: &[(u8, Vec<u8>)],
+    variants: &[usize],
+    mode: Mode,
+    threads: usize,
+    dictionary: Option<&'d ReferenceDictionary<'d>>,
+    compressed: &mut [Vec<Vec<u8>>],
+) -> Result<(), String> {
+    let jobs: Vec<(usize, usize)> = variants
+        .iter()
+        .flat_map(|&v| (0..builds[v].1.len().div_ceil(CHUNK_SIZE).max(1)).map(move |c| (v, c)))
+        .collect();
+    let outputs = parallel_map(jobs.len(), threads, Compressor::new, |compressor, j| {
+        let (v, c) = jobs[j];
+        compressor.compress(mode, chunk_of(&builds[v].1, c), dictionary)
+    })?;
+    for (&(v, _), output) in jobs.iter().zip(outputs) {
+        compressed[v].push(output);
+    }
+    Ok(())
+}
 
 /// The reference variant, as every chunk compressed against it sees it.
 struct ReferenceDictionary<'a> {
