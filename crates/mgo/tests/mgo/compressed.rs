@@ -55,6 +55,29 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
         let from_bundle = run(exec(&bundle).arg0("program").args(args)).ok();
         assert_eq!(from_bundle, expected, "{mode}");
 
+        // MGODEBUG=log says what was started and how it was stored.
+        let logged = run(exec(&bundle).env("MGODEBUG", "log").args(args));
+        assert_eq!(logged.stdout_text(), expected, "{mode}");
+        let name = match mode.as_bytes()[0] {
+            b'g' => "deflate",
+            b'z' => "zstd",
+            b'Z' => "zstd",
+            _ => "lz4",
+        };
+        let reference = if mode.starts_with('Z') && host_level() != 4 {
+            ", against GOAMD64=v4"
+        } else {
+            ""
+        };
+        assert_eq!(
+            launcher_lines(&logged.stderr),
+            [format!(
+                "[mgo] launcher: starting variant GOAMD64=v{} ({name}{reference})",
+                host_level()
+            )],
+            "{mode}"
+        );
+
         // Holds exactly each plain build.
         for level in 1..=4u8 {
             let extracted = run(exec(&bundle)
