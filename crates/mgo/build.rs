@@ -7,6 +7,9 @@
 //! stable, so this script runs a nested `cargo build` into its own target
 //! directory (a separate directory, so it never waits on the outer build's lock).
 
+// A build script reports failure by panicking: cargo shows the message.
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,7 +32,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
     }
 
-    // One launcher per decoder (docs/FORMAT.md, "Launchers"); each flavor
+    // One launcher per decoder (docs/LAUNCHER.md, "Launcher flavours"); each flavor
     // in its own target directory, so none rebuilds another's dependencies.
     for (name, features) in [
         ("mgo-launcher", "bin"),

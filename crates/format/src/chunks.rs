@@ -6,7 +6,7 @@
 //! chunk, and each is verified against its own checksum right after it is
 //! decoded, while it is still in the cache.
 
-use crate::{Entry, Error, u64_at};
+use crate::{Entry, Error, u32_at, u64_at};
 
 /// Bytes before the first chunk record: chunk size (u32), chunk count (u32).
 pub const CHUNKS_HEADER_SIZE: usize = 8;
@@ -82,14 +82,6 @@ pub fn write_chunk_directory(out: &mut [u8], chunk_size: u32, records: &[ChunkRe
             out[at + j * 8..at + j * 8 + 8].copy_from_slice(&value.to_le_bytes());
         }
     }
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    if let Some(field) = bytes.get(at..at + 4) {
-        b.copy_from_slice(field);
-    }
-    u32::from_le_bytes(b)
 }
 
 impl<'a> Chunks<'a> {

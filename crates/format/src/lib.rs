@@ -146,16 +146,26 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
+/// The little-endian field of `N` bytes at `at`, or zeros past the end
+/// (callers check lengths first; a short read must not panic in the launcher).
+fn field<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    bytes
+        .get(at..)
+        .and_then(|rest| rest.first_chunk::<N>())
+        .copied()
+        .unwrap_or([0; N])
+}
+
 fn u16_at(bytes: &[u8], at: usize) -> u16 {
-    let mut b = [0u8; 2];
-    b.copy_from_slice(&bytes[at..at + 2]);
-    u16::from_le_bytes(b)
+    u16::from_le_bytes(field(bytes, at))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(field(bytes, at))
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(b)
+    u64::from_le_bytes(field(bytes, at))
 }
 
 /// Offset of the table checksum field inside the header.
@@ -164,9 +174,9 @@ const CHECKSUM_AT: usize = 16;
 /// The checksum of a table is computed with its own checksum field zeroed.
 fn table_checksum(table: &[u8]) -> u64 {
     let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
-    hasher.update(&table[..CHECKSUM_AT]);
+    hasher.update(table.get(..CHECKSUM_AT).unwrap_or(table));
     hasher.update(&[0u8; 8]);
-    hasher.update(&table[CHECKSUM_AT + 8..]);
+    hasher.update(table.get(CHECKSUM_AT + 8..).unwrap_or(&[]));
     hasher.digest()
 }
 

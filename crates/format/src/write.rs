@@ -48,9 +48,16 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Appends `bytes`; the buffer is sized for the largest table, so
+    /// running out of room is a bug, caught by the tests.
     fn put(&mut self, bytes: &[u8]) {
-        self.buffer[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+        let end = self.len + bytes.len();
+        if let Some(slot) = self.buffer.get_mut(self.len..end) {
+            slot.copy_from_slice(bytes);
+            self.len = end;
+        } else {
+            debug_assert!(false, "table buffer too small");
+        }
     }
 }
 

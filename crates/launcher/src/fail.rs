@@ -5,7 +5,7 @@
 use crate::sys;
 use rustix::io::Errno;
 
-/// Exit statuses of the launcher itself, listed in docs/FORMAT.md for the
+/// Exit statuses of the launcher itself, listed in docs/LAUNCHER.md for the
 /// people who ship bundles. A started variant's own statuses pass through.
 #[derive(Clone, Copy)]
 #[repr(i32)]

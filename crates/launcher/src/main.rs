@@ -4,18 +4,21 @@
 //! argv, environment and descriptors.
 //!
 //! Static, no libc, no allocator: it runs before every start of every program
-//! built with mgo, in empty containers too. docs/FORMAT.md documents the
-//! bundle it reads and the exit statuses below.
+//! built with mgo, in empty containers too. docs/LAUNCHER.md documents what it
+//! does and its exit statuses, docs/FORMAT.md the bundle it reads.
 #![no_std]
 #![no_main]
 
+#[cfg(feature = "decoder")]
 mod codec;
 mod fail;
 #[cfg(feature = "zstd")]
 mod heap;
 mod mem;
 mod sys;
+#[cfg(feature = "decoder")]
 mod threads;
+#[cfg(feature = "decoder")]
 mod unpack;
 
 use core::ffi::CStr;
@@ -240,9 +243,8 @@ fn run(process: &Process) -> ! {
         }
         let stdout = sys::stdout();
         refuse_terminal(stdout);
-        let cannot_write = b"MGODEBUG=extract: cannot write stdout";
-        unpack::unpack(bytes, &table, entry, unpack::Output::Stream(stdout))
-            .unwrap_or_else(|failure| report(failure, cannot_write, Status::Extract));
+        decode(bytes, &table, entry, Output::Stream(stdout))
+            .unwrap_or_else(|failure| report(failure, CANNOT_WRITE_STDOUT, Status::Extract));
         sys::exit(0)
     }
 
@@ -260,14 +262,14 @@ fn run(process: &Process) -> ! {
         match copy_verified(variant, entry, memfd) {
             Ok(true) => {}
             Ok(false) => report(
-                unpack::Failure::Damaged(entry.level, b"checksum mismatch"),
+                Failure::Damaged(entry.level, b"checksum mismatch"),
                 cannot_fill,
                 Status::Exec,
             ),
-            Err(err) => fail_errno(cannot_fill, err, Status::Exec),
+            Err(err) => report(Failure::Write(err), cannot_fill, Status::Exec),
         }
     } else {
-        unpack::unpack(bytes, &table, entry, unpack::Output::File(memfd))
+        decode(bytes, &table, entry, Output::File(memfd))
             .unwrap_or_else(|failure| report(failure, cannot_fill, Status::Exec));
     }
     sys::seal(memfd).unwrap_or_else(|err| fail_errno(b"cannot seal the memfd", err, Status::Exec));
@@ -356,11 +358,52 @@ fn copy(variant: &[u8], memfd: rustix::fd::BorrowedFd<'_>) -> Result<(), Errno> 
     Ok(())
 }
 
+/// Why a variant could not be put where it runs or is extracted to.
+#[derive(Clone, Copy)]
+pub enum Failure {
+    /// The launcher has no decoder for this encoding.
+    Unsupported(Encoding),
+    /// The stored bytes of the variant at this level are damaged.
+    Damaged(u8, &'static [u8]),
+    /// Memory for decoding could not be had.
+    #[cfg(feature = "decoder")]
+    NoMemory,
+    /// Writing the output failed.
+    Write(Errno),
+}
+
+/// Where an encoded variant's decoded bytes go.
+#[cfg(feature = "decoder")]
+use unpack::Output;
+
+/// Where an encoded variant's decoded bytes would go: the plain launcher
+/// has no decoder, so it never uses the descriptor.
+#[cfg(not(feature = "decoder"))]
+enum Output<'a> {
+    File(#[allow(dead_code)] rustix::fd::BorrowedFd<'a>),
+    Stream(#[allow(dead_code)] rustix::fd::BorrowedFd<'a>),
+}
+
+/// Decodes an encoded variant into `output`, verifying it.
+#[cfg(feature = "decoder")]
+fn decode(segment: &[u8], table: &Table, entry: &Entry, output: Output<'_>) -> Result<(), Failure> {
+    unpack::unpack(segment, table, entry, output)
+}
+
+/// The launcher of uncompressed bundles has no decoder: an encoded entry in
+/// its bundle means the bundle was damaged or assembled by hand.
+#[cfg(not(feature = "decoder"))]
+fn decode(_: &[u8], _: &Table, entry: &Entry, _: Output<'_>) -> Result<(), Failure> {
+    Err(Failure::Unsupported(entry.encoding))
+}
+
+const CANNOT_WRITE_STDOUT: &[u8] = b"MGODEBUG=extract: cannot write stdout";
+
 /// Reports why a variant could not be decoded or written, and exits.
 /// `write_what` and `write_status` describe a failed write.
-fn report(failure: unpack::Failure, write_what: &[u8], write_status: Status) -> ! {
+fn report(failure: Failure, write_what: &[u8], write_status: Status) -> ! {
     match failure {
-        unpack::Failure::Unsupported(encoding) => fail(
+        Failure::Unsupported(encoding) => fail(
             &[
                 b"this launcher has no ",
                 encoding.name().as_bytes(),
@@ -368,7 +411,7 @@ fn report(failure: unpack::Failure, write_what: &[u8], write_status: Status) -> 
             ],
             Status::Damaged,
         ),
-        unpack::Failure::Damaged(level, why) => fail(
+        Failure::Damaged(level, why) => fail(
             &[
                 b"variant ",
                 &level_name(level),
@@ -378,12 +421,13 @@ fn report(failure: unpack::Failure, write_what: &[u8], write_status: Status) -> 
             ],
             Status::Damaged,
         ),
-        unpack::Failure::NoMemory => fail_errno(
+        #[cfg(feature = "decoder")]
+        Failure::NoMemory => fail_errno(
             b"cannot allocate memory to decode the variant",
             Errno::NOMEM,
             Status::Exec,
         ),
-        unpack::Failure::Write(err) => fail_errno(write_what, err, write_status),
+        Failure::Write(err) => fail_errno(write_what, err, write_status),
     }
 }
 
@@ -403,17 +447,13 @@ fn extract(variant: &[u8], entry: &Entry) -> ! {
     refuse_terminal(stdout);
     if mgo_format::checksum(variant) != entry.checksum {
         report(
-            unpack::Failure::Damaged(entry.level, b"checksum mismatch"),
+            Failure::Damaged(entry.level, b"checksum mismatch"),
             b"",
             Status::Extract,
         );
     }
     if let Err(err) = sys::write_all(stdout, variant) {
-        fail_errno(
-            b"MGODEBUG=extract: cannot write stdout",
-            err,
-            Status::Extract,
-        );
+        report(Failure::Write(err), CANNOT_WRITE_STDOUT, Status::Extract);
     }
     sys::exit(0)
 }

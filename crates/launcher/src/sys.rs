@@ -189,6 +189,7 @@ pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
 
 /// Writes all of `bytes` at `offset`, resuming after partial writes and
 /// signals. Several threads may write disjoint ranges of one file at once.
+#[cfg(feature = "decoder")]
 pub fn pwrite_all(fd: BorrowedFd<'_>, mut bytes: &[u8], mut offset: u64) -> Result<(), Errno> {
     while !bytes.is_empty() {
         match io::pwrite(fd, bytes, offset) {
@@ -207,6 +208,7 @@ pub fn pwrite_all(fd: BorrowedFd<'_>, mut bytes: &[u8], mut offset: u64) -> Resu
 /// Fresh zeroed private memory that lives until exec. `huge` asks for
 /// transparent huge pages (kernels with THP set to "madvise", the common
 /// default, give them only when asked): a few faults instead of one per 4 KiB.
+#[cfg(feature = "decoder")]
 pub fn map_anonymous(len: usize, huge: bool) -> Result<&'static mut [u8], Errno> {
     if len == 0 {
         return Ok(&mut []);

@@ -16,18 +16,7 @@ use mgo_format::{Chunks, Encoding, Entry, Table};
 use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
 
-/// Why decoding stopped.
-#[derive(Clone, Copy)]
-pub enum Failure {
-    /// The launcher has no decoder for this encoding.
-    Unsupported(Encoding),
-    /// The stored bytes of the variant at this level are damaged.
-    Damaged(u8, &'static [u8]),
-    /// Memory for decoding could not be had.
-    NoMemory,
-    /// Writing the output failed.
-    Write(Errno),
-}
+pub use crate::Failure;
 
 /// Where decoded chunks go.
 #[derive(Clone, Copy)]
@@ -40,16 +29,7 @@ pub enum Output<'a> {
 }
 
 /// Decodes `entry` of `table` from `segment` (the bundle segment's bytes)
-/// into `output`, verifying every chunk. The launcher of uncompressed
-/// bundles has no decoder and leaves all this code out.
-#[cfg(not(any(feature = "zstd", feature = "deflate", feature = "lz4")))]
-pub fn unpack(_: &[u8], _: &Table, entry: &Entry, _: Output<'_>) -> Result<(), Failure> {
-    Err(Failure::Unsupported(entry.encoding))
-}
-
-/// Decodes `entry` of `table` from `segment` (the bundle segment's bytes)
 /// into `output`, verifying every chunk.
-#[cfg(any(feature = "zstd", feature = "deflate", feature = "lz4"))]
 pub fn unpack(
     segment: &[u8],
     table: &Table,

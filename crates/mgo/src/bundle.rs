@@ -208,8 +208,11 @@ impl<'a> Plan<'a> {
         } else {
             after_loads
         };
-        phdrs[slot..=placeholder].rotate_right(1);
-        phdrs[slot] = ProgramHeader64 {
+        let moved = phdrs
+            .get_mut(slot..=placeholder)
+            .ok_or_else(|| error("embedded launcher's program headers are out of order"))?;
+        moved.rotate_right(1);
+        let header = ProgramHeader64 {
             p_type: U32::new(e, ProgramType(SEGMENT_TYPE)),
             p_flags: U32::new(e, PF_R),
             p_offset: U64::new(e, segment_offset),
@@ -222,6 +225,9 @@ impl<'a> Plan<'a> {
             p_memsz: U64::new(e, segment_size),
             p_align: U64::new(e, VARIANT_ALIGN),
         };
+        if let Some(first) = moved.first_mut() {
+            *first = header;
+        }
 
         let header_bytes = head
             .get_mut(..size_of::<FileHeader64<LE>>())
@@ -294,7 +300,7 @@ fn pad(out: &mut dyn Write, mut n: u64) -> io::Result<()> {
     const ZEROS: [u8; 4096] = [0; 4096];
     while n > 0 {
         let step = n.min(ZEROS.len() as u64) as usize;
-        out.write_all(&ZEROS[..step])?;
+        out.write_all(ZEROS.get(..step).unwrap_or(&ZEROS))?;
         n -= step as u64;
     }
     Ok(())

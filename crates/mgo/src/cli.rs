@@ -84,18 +84,25 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             request.packages.extend(args.by_ref());
             break;
         }
-        if bytes.len() < 2 || bytes[0] != b'-' {
-            request.packages.push(arg);
-            request.packages.extend(args.by_ref());
-            break;
-        }
-        let body = bytes.strip_prefix(b"--").unwrap_or(&bytes[1..]);
-        let (name, inline_value) = match body.iter().position(|&b| b == b'=') {
-            Some(at) => (
-                &body[..at],
-                Some(OsStr::from_bytes(&body[at + 1..]).to_owned()),
+        let body = match bytes
+            .strip_prefix(b"--")
+            .or_else(|| bytes.strip_prefix(b"-"))
+        {
+            Some(body) if !body.is_empty() => body,
+            // "-" alone and anything not starting with "-" is a package.
+            _ => {
+                request.packages.push(arg);
+                request.packages.extend(args.by_ref());
+                break;
+            }
+        };
+        let (name, inline_value) = match body.split(|&b| b == b'=').next() {
+            Some(name) if name.len() < body.len() => (
+                name,
+                body.get(name.len() + 1..)
+                    .map(|value| OsStr::from_bytes(value).to_owned()),
             ),
-            None => (body, None),
+            _ => (body, None),
         };
         let name = String::from_utf8_lossy(name).into_owned();
         match name.as_str() {
@@ -196,7 +203,9 @@ EXAMPLES
     MGODEBUG=log ./server          shows the chosen level
 
 SEE ALSO
-    go help build; docs/CLI.md and docs/FORMAT.md in mgo's source.
+    go help build. In mgo's source: docs/CLI.md (this command in full),
+    docs/LAUNCHER.md (what a bundle does at every start, its exit
+    statuses), docs/FORMAT.md (the file), docs/DESIGN.md (measurements).
 ";
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Decoded bytes per chunk. Smaller chunks share the launcher's work out more
 /// evenly and need smaller buffers there; larger ones compress better
-/// (docs/FORMAT.md gives the measurements behind this value).
+/// (docs/DESIGN.md, "Chunks", gives the measurements behind this value).
 pub const CHUNK_SIZE: usize = 1 << 20;
 
 /// What `MGO_COMPRESS` asked for.
@@ -100,11 +100,11 @@ impl Encoded<'_> {
 }
 
 /// The level whose variant the others are compressed against in the `Z`
-/// modes: the highest, v4 in every bundle but those built with GOAMD64 above
-/// v4's... that is, always v4. A v4 CPU (every AVX-512 server CPU: Intel
-/// Xeon since Skylake-SP, AMD since Zen 4) then decodes one variant only; a
-/// v3 CPU decodes v4 and then a small difference, since v3 and v4 builds of a
-/// Go program are nearly the same code (docs/FORMAT.md has the measurements).
+/// modes: the highest, which is always v4. A v4 CPU (every AVX-512 server
+/// CPU: Intel Xeon since Skylake-SP, AMD since Zen 4) then decodes one
+/// variant only; a v3 CPU decodes v4 and then a small difference, since v3
+/// and v4 builds of a Go program are nearly the same code (docs/DESIGN.md has
+/// the measurements).
 pub fn reference_level(levels: &[u8]) -> Option<u8> {
     levels.last().copied()
 }
@@ -116,6 +116,21 @@ pub fn encode<'a>(
     mode: Mode,
     threads: usize,
 ) -> Result<Vec<Encoded<'a>>, String> {
+    let entry = |(level, bytes): &(u8, Vec<u8>), reference: u8, stored: Cow<'a, [u8]>| Encoded {
+        level: *level,
+        encoding: mode.encoding(),
+        reference,
+        size: bytes.len() as u64,
+        checksum: mgo_format::checksum(bytes),
+        stored,
+    };
+    if mode == Mode::Raw {
+        return Ok(builds
+            .iter()
+            .map(|build| entry(build, 0, Cow::Borrowed(&build.1)))
+            .collect());
+    }
+
     // Identical executables are encoded once; layout() then stores them once.
     let first_copy: Vec<usize> = builds
         .iter()
@@ -127,44 +142,33 @@ pub fn encode<'a>(
                 .unwrap_or(i)
         })
         .collect();
-    let raw = |i: usize, reference: u8, stored: Cow<'a, [u8]>, encoding: Encoding| {
-        let (level, bytes) = &builds[i];
-        Encoded {
-            level: *level,
-            encoding,
-            reference,
-            size: bytes.len() as u64,
-            checksum: mgo_format::checksum(bytes),
-            stored,
-        }
-    };
-    if mode == Mode::Raw {
-        return Ok((0..builds.len())
-            .map(|i| raw(i, 0, Cow::Borrowed(&builds[i].1), Encoding::Raw))
-            .collect());
-    }
-
     let levels: Vec<u8> = builds.iter().map(|(level, _)| *level).collect();
-    let reference_index = match mode {
+    let reference = match mode {
         Mode::ZstdAgainstReference(_) => reference_level(&levels)
             .and_then(|level| levels.iter().position(|&l| l == level))
-            .map(|i| first_copy[i]),
+            .and_then(|i| first_copy.get(i).copied())
+            .and_then(|r| builds.get(r).map(|build| (r, build))),
         _ => None,
     };
     // Variants to encode: the reference (or every variant) first, then those
     // compressed against it, which need its prepared dictionary.
-    let distinct: Vec<usize> = (0..builds.len()).filter(|&i| first_copy[i] == i).collect();
-    let (plain, against): (Vec<usize>, Vec<usize>) = distinct
+    let distinct: Vec<usize> = first_copy
         .iter()
-        .partition(|&&i| reference_index.is_none_or(|r| r == i));
+        .enumerate()
+        .filter(|&(i, &first)| first == i)
+        .map(|(i, _)| i)
+        .collect();
+    let (alone, against): (Vec<usize>, Vec<usize>) = distinct
+        .iter()
+        .partition(|&&i| reference.is_none_or(|(r, _)| r == i));
 
     let mut compressed: Vec<Vec<Vec<u8>>> = vec![Vec::new(); builds.len()];
-    compress_chunks(builds, &plain, mode, threads, None, &mut compressed)?;
-    if let (Some(r), false) = (reference_index, against.is_empty()) {
+    compress_chunks(builds, &alone, mode, threads, None, &mut compressed)?;
+    if let (Some((_, (_, reference_bytes))), false) = (reference, against.is_empty()) {
         let Mode::ZstdAgainstReference(level) = mode else {
             unreachable!("a reference exists in the Z modes only")
         };
-        let dictionary = ReferenceDictionary::new(&builds[r].1, level)?;
+        let dictionary = ReferenceDictionary::new(reference_bytes, level)?;
         compress_chunks(
             builds,
             &against,
@@ -175,22 +179,23 @@ pub fn encode<'a>(
         )?;
     }
 
-    let reference_level = reference_index.map_or(0, |r| builds[r].0);
-    let reference_size = reference_index.map_or(0, |r| builds[r].1.len() as u64);
     let mut encoded = Vec::with_capacity(builds.len());
-    for (i, &source) in first_copy.iter().enumerate() {
-        let has_reference = reference_index.is_some_and(|r| r != source);
-        let chunks = &compressed[source];
+    for (build, &source) in builds.iter().zip(&first_copy) {
+        let (source_bytes, chunks) = match (builds.get(source), compressed.get(source)) {
+            (Some((_, bytes)), Some(chunks)) => (bytes, chunks),
+            _ => return Err("internal error: a variant lost its encoding".into()),
+        };
+        let against = reference.filter(|&(r, _)| r != source);
         let directory = chunk_directory_size(chunks.len());
         let mut records = Vec::with_capacity(chunks.len());
         let mut offset = directory as u64;
-        for (c, chunk) in chunks.iter().enumerate() {
+        for (chunk, decoded) in chunks.iter().zip(chunks_of(source_bytes)) {
             records.push(ChunkRecord {
                 stored_offset: offset,
                 stored_size: chunk.len() as u64,
-                checksum: mgo_format::checksum(chunk_of(&builds[source].1, c)),
+                checksum: mgo_format::checksum(decoded),
                 dictionary_offset: 0,
-                dictionary_size: if has_reference { reference_size } else { 0 },
+                dictionary_size: against.map_or(0, |(_, (_, r))| r.len() as u64),
             });
             offset += chunk.len() as u64;
         }
@@ -199,8 +204,8 @@ pub fn encode<'a>(
         for chunk in chunks {
             payload.extend_from_slice(chunk);
         }
-        let reference = if has_reference { reference_level } else { 0 };
-        encoded.push(raw(i, reference, Cow::Owned(payload), mode.encoding()));
+        let reference_level = against.map_or(0, |(_, (level, _))| *level);
+        encoded.push(entry(build, reference_level, Cow::Owned(payload)));
     }
     Ok(encoded)
 }
@@ -215,9 +220,13 @@ pub fn encode<'a>(
 /// long matching, 5.6 MB with it).
 const PREPARED_DICTIONARY_LEVEL: i32 = 13;
 
-/// Chunk `c` of `bytes`.
-fn chunk_of(bytes: &[u8], c: usize) -> &[u8] {
-    &bytes[(c * CHUNK_SIZE).min(bytes.len())..((c + 1) * CHUNK_SIZE).min(bytes.len())]
+/// The chunks `bytes` is cut into; nothing at all still makes one (empty) chunk.
+fn chunks_of(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut chunks: Vec<&[u8]> = bytes.chunks(CHUNK_SIZE).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    chunks
 }
 
 /// Compresses every chunk of the `variants` (indices into `builds`) on up to
@@ -230,16 +239,21 @@ fn compress_chunks<'d>(
     dictionary: Option<&'d ReferenceDictionary<'d>>,
     compressed: &mut [Vec<Vec<u8>>],
 ) -> Result<(), String> {
-    let jobs: Vec<(usize, usize)> = variants
+    let jobs: Vec<(usize, &[u8])> = variants
         .iter()
-        .flat_map(|&v| (0..builds[v].1.len().div_ceil(CHUNK_SIZE).max(1)).map(move |c| (v, c)))
+        .filter_map(|&v| builds.get(v).map(|(_, bytes)| (v, bytes)))
+        .flat_map(|(v, bytes)| chunks_of(bytes).into_iter().map(move |chunk| (v, chunk)))
         .collect();
-    let outputs = parallel_map(jobs.len(), threads, Compressor::new, |compressor, j| {
-        let (v, c) = jobs[j];
-        compressor.compress(mode, chunk_of(&builds[v].1, c), dictionary)
-    })?;
+    let outputs = parallel_map(
+        &jobs,
+        threads,
+        Compressor::new,
+        |compressor, &(_, chunk)| compressor.compress(mode, chunk, dictionary),
+    )?;
     for (&(v, _), output) in jobs.iter().zip(outputs) {
-        compressed[v].push(output);
+        if let Some(list) = compressed.get_mut(v) {
+            list.push(output);
+        }
     }
     Ok(())
 }
@@ -378,30 +392,32 @@ impl<'d> Compressor<'d> {
     }
 }
 
-/// Runs `job(state, j)` for every `j` below `count` on up to `threads`
-/// threads, each with its own `state`, and returns the results in job order.
-fn parallel_map<S, T: Send>(
-    count: usize,
+/// Runs `job(state, item)` for every item on up to `threads` threads, each
+/// with its own `state`, and returns the results in item order.
+fn parallel_map<I: Sync, S, T: Send>(
+    items: &[I],
     threads: usize,
     state: impl Fn() -> S + Sync,
-    job: impl Fn(&mut S, usize) -> Result<T, String> + Sync,
+    job: impl Fn(&mut S, &I) -> Result<T, String> + Sync,
 ) -> Result<Vec<T>, String> {
     let slots: Vec<Mutex<Option<Result<T, String>>>> =
-        (0..count).map(|_| Mutex::new(None)).collect();
+        items.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, count.max(1)) {
+        for _ in 0..threads.clamp(1, items.len().max(1)) {
             scope.spawn(|| {
                 let mut state = state();
                 loop {
                     let j = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(slot) = slots.get(j) else { break };
-                    let result = job(&mut state, j);
+                    let (Some(item), Some(slot)) = (items.get(j), slots.get(j)) else {
+                        break;
+                    };
+                    let result = job(&mut state, item);
                     let failed = result.is_err();
                     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
                     if failed {
                         // Stop everyone: the first error is reported.
-                        next.store(count, Ordering::Relaxed);
+                        next.store(items.len(), Ordering::Relaxed);
                     }
                 }
             });
@@ -440,8 +456,12 @@ mod tests {
     /// Pseudo-executables: mostly shared bytes with some that differ, large
     /// enough for several chunks.
     fn fake_builds() -> Vec<(u8, Vec<u8>)> {
+        fake_builds_of(CHUNK_SIZE * 2 + 12345)
+    }
+
+    fn fake_builds_of(size: usize) -> Vec<(u8, Vec<u8>)> {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let base: Vec<u8> = (0..CHUNK_SIZE * 2 + 12345)
+        let base: Vec<u8> = (0..size)
             .map(|i| {
                 state ^= state << 13;
                 state ^= state >> 7;
@@ -492,6 +512,55 @@ mod tests {
         }
     }
 
+    /// Lays `encoded` out as the bundle writer does, reads it back through
+    /// the format's parser, decodes every variant and compares.
+    fn assert_round_trip(builds: &[(u8, Vec<u8>)], encoded: &[Encoded], mode: Mode) {
+        let variants: Vec<_> = encoded.iter().map(Encoded::as_stored).collect();
+        let layout = mgo_format::layout(&variants).unwrap();
+        let mut segment = vec![0u8; layout.size as usize];
+        segment[..layout.table().len()].copy_from_slice(layout.table());
+        for placed in layout.placed() {
+            let bytes = variants[placed.source].stored;
+            segment[placed.offset as usize..][..bytes.len()].copy_from_slice(bytes);
+        }
+        let table = Table::parse(&segment, segment.len() as u64).unwrap();
+        let stored_bytes =
+            |e: &mgo_format::Entry| &segment[e.offset as usize..][..e.stored_size as usize];
+        for (entry, (level, bytes)) in table.entries().iter().zip(builds) {
+            assert_eq!(entry.level, *level);
+            assert_eq!(entry.encoding, mode.encoding(), "{mode:?}");
+            if entry.encoding == Encoding::Raw {
+                assert_eq!(stored_bytes(entry), &bytes[..]);
+                continue;
+            }
+            let reference = table
+                .reference_of(entry)
+                .map(|r| builds[usize::from(r.level) - 1].1.as_slice());
+            let expected_reference = matches!(mode, Mode::ZstdAgainstReference(_)) && *level != 4;
+            assert_eq!(reference.is_some(), expected_reference, "{mode:?} v{level}");
+            let chunks = Chunks::parse(
+                stored_bytes(entry),
+                entry,
+                reference.map(|r| r.len() as u64),
+            )
+            .unwrap();
+            assert_eq!(chunks.len(), bytes.len().div_ceil(CHUNK_SIZE));
+            let mut decoded = Vec::new();
+            for i in 0..chunks.len() {
+                let chunk = chunks.get(i);
+                let dictionary = reference.map_or(&[][..], |r| &r[chunk.dictionary.clone()]);
+                let out = decode(entry.encoding, chunk.stored, chunk.size, dictionary);
+                assert_eq!(mgo_format::checksum(&out), chunk.checksum);
+                decoded.extend_from_slice(&out);
+            }
+            assert!(decoded == *bytes, "{mode:?} v{level} does not round-trip");
+            assert!(
+                entry.stored_size < entry.size,
+                "{mode:?} v{level} did not shrink"
+            );
+        }
+    }
+
     #[test]
     fn every_codec_round_trips_and_ignores_the_thread_count() {
         let builds = fake_builds();
@@ -509,52 +578,29 @@ mod tests {
                 e.iter().map(|e| e.as_stored().stored.to_vec()).collect()
             };
             assert_eq!(stored(&one), stored(&three), "{mode:?}");
+            assert_round_trip(&builds, &one, mode);
+        }
+    }
 
-            let variants: Vec<_> = one.iter().map(Encoded::as_stored).collect();
-            let layout = mgo_format::layout(&variants).unwrap();
-            let mut segment = vec![0u8; layout.size as usize];
-            segment[..layout.table().len()].copy_from_slice(layout.table());
-            for placed in layout.placed() {
-                let bytes = variants[placed.source].stored;
-                segment[placed.offset as usize..][..bytes.len()].copy_from_slice(bytes);
-            }
-            let table = Table::parse(&segment, segment.len() as u64).unwrap();
-            let stored_bytes =
-                |e: &mgo_format::Entry| &segment[e.offset as usize..][..e.stored_size as usize];
-            for (entry, (level, bytes)) in table.entries().iter().zip(&builds) {
-                assert_eq!(entry.level, *level);
-                assert_eq!(entry.encoding, mode.encoding(), "{mode:?}");
-                if entry.encoding == Encoding::Raw {
-                    assert_eq!(stored_bytes(entry), &bytes[..]);
-                    continue;
-                }
-                let reference = table
-                    .reference_of(entry)
-                    .map(|r| builds[usize::from(r.level) - 1].1.as_slice());
-                let expected_reference =
-                    matches!(mode, Mode::ZstdAgainstReference(_)) && *level != 4;
-                assert_eq!(reference.is_some(), expected_reference, "{mode:?} v{level}");
-                let chunks = Chunks::parse(
-                    stored_bytes(entry),
-                    entry,
-                    reference.map(|r| r.len() as u64),
-                )
-                .unwrap();
-                assert_eq!(chunks.len(), bytes.len().div_ceil(CHUNK_SIZE));
-                let mut decoded = Vec::new();
-                for i in 0..chunks.len() {
-                    let chunk = chunks.get(i);
-                    let dictionary = reference.map_or(&[][..], |r| &r[chunk.dictionary.clone()]);
-                    let out = decode(entry.encoding, chunk.stored, chunk.size, dictionary);
-                    assert_eq!(mgo_format::checksum(&out), chunk.checksum);
-                    decoded.extend_from_slice(&out);
-                }
-                assert!(decoded == *bytes, "{mode:?} v{level} does not round-trip");
-                assert!(
-                    entry.stored_size < entry.size,
-                    "{mode:?} v{level} did not shrink"
-                );
-            }
+    /// Every string MGO_COMPRESS accepts names the mode it spells, and that
+    /// mode writes variants that decode back (on small inputs, so that all
+    /// 54 stay cheap; the integration tests run a representative set on
+    /// real programs).
+    #[test]
+    fn every_mode_string_encodes_and_decodes() {
+        let builds = fake_builds_of(48 * 1024);
+        let mut strings: Vec<(String, Mode)> = (1..=9)
+            .map(|n| (format!("g{n}"), Mode::Deflate(n)))
+            .collect();
+        strings.extend((1..=22).map(|n| (format!("z{n}"), Mode::Zstd(n))));
+        strings.extend((1..=22).map(|n| (format!("Z{n}"), Mode::ZstdAgainstReference(n))));
+        strings.push(("lz4".into(), Mode::Lz4));
+        assert_eq!(strings.len(), 54);
+        for (string, expected) in strings {
+            let mode = Mode::parse(&string).unwrap();
+            assert_eq!(mode, expected, "{string}");
+            let encoded = encode(&builds, mode, 2).unwrap();
+            assert_round_trip(&builds, &encoded, mode);
         }
     }
 

@@ -5,7 +5,12 @@
 //! install; it never skips. `.ci/run` installs everything.
 
 // A test fails by panicking; the workspace's lints are for production code.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
@@ -13,5 +18,6 @@ mod build;
 mod bundle_file;
 mod compressed;
 mod cpu_matrix;
+mod docs;
 mod examples;
 mod launcher;
