@@ -81,7 +81,7 @@ fn truncated_bundles_fail_with_the_launchers_error() {
     // Right after the launcher, inside the table, inside the first variant,
     // the middle, inside the build info, one byte short of the segment. (Cut
     // inside the launcher's own bytes, the kernel cannot even start it: any
-    // truncated executable's fate, see docs/FORMAT.md.)
+    // truncated executable's fate.)
     for keep in [
         segment,
         segment + 100,

@@ -10,7 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// The repository's root.
 pub fn repo() -> PathBuf {
@@ -106,13 +107,14 @@ impl Run {
 pub fn run(command: &mut Command) -> Run {
     // A file just written may still be open for writing in a child that
     // another test thread forked and has not exec'd yet (ETXTBSY): a race of
-    // multi-threaded test harnesses, not of mgo. It clears within moments.
-    let mut attempts = 0;
+    // multi-threaded test harnesses, not of mgo. It clears once that child
+    // execs, within moments even on a loaded machine.
+    const ETXTBSY: i32 = 26;
+    let deadline = Instant::now() + Duration::from_secs(10);
     let output = loop {
         match command.output() {
-            Err(e) if e.raw_os_error() == Some(26) && attempts < 1000 => {
-                attempts += 1;
-                std::thread::yield_now();
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
             }
             other => break other,
         }
@@ -154,15 +156,22 @@ impl Built {
 }
 
 /// Builds `package` from `dir` with `flags`, once per test run, both ways.
+/// Each key has its own cell: tests that need the same fixture wait for the
+/// one build of it, and fixtures of different keys build in parallel.
 pub fn built(key: &str, dir: &Path, flags: &[&str], package: &str) -> &'static Built {
-    static CACHE: OnceLock<Mutex<HashMap<String, &'static Built>>> = OnceLock::new();
-    let mut cache = CACHE
+    type Cell = Arc<OnceLock<&'static Built>>;
+    static CACHE: OnceLock<Mutex<HashMap<String, Cell>>> = OnceLock::new();
+    let cell: Cell = CACHE
         .get_or_init(Default::default)
         .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(built) = cache.get(key) {
-        return built;
-    }
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key.to_owned())
+        .or_default()
+        .clone();
+    cell.get_or_init(|| build_fixture(key, dir, flags, package))
+}
+
+fn build_fixture(key: &str, dir: &Path, flags: &[&str], package: &str) -> &'static Built {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("fixtures")
         .join(key);
@@ -181,13 +190,11 @@ pub fn built(key: &str, dir: &Path, flags: &[&str], package: &str) -> &'static B
             .env("GOAMD64", format!("v{level}")))
         .ok();
     }
-    let built = Box::leak(Box::new(Built {
+    Box::leak(Box::new(Built {
         bundle,
         plain,
         flags: flags.iter().map(|s| s.to_string()).collect(),
-    }));
-    cache.insert(key.to_owned(), built);
-    built
+    }))
 }
 
 pub fn hello() -> &'static Built {
