@@ -6,6 +6,11 @@ fn main() {
         "-static",
         // A non-PIE: nothing would apply a PIE's relocations without a loader.
         "-no-pie",
+        // Where no program it starts in place and no brk lands: above Go's
+        // default text address (0x400000) and the heap a cgo program's brk
+        // grows, below the shadow memory of -asan builds (0x7fff8000 on).
+        // docs/DESIGN.md, "Where the launcher lives".
+        "-Wl,--image-base=0x40000000",
         // One read-execute segment instead of several page-aligned ones:
         // smaller file, fewer mappings at every start.
         "-Wl,-z,noseparate-code",

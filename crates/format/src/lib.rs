@@ -2,23 +2,20 @@
 //! bundles, and the launcher, which reads them at every start.
 //!
 //! A bundle is the launcher's ELF executable with one extra segment (program
-//! header type [`SEGMENT_TYPE`]) whose file range holds a [`Table`] followed by
-//! the variants, each at a page-aligned offset counted from the segment's
-//! start. docs/FORMAT.md describes the layout byte by byte; this crate is its
-//! only implementation. Reading and writing are both `no_std` and
-//! allocation-free.
+//! header type [`SEGMENT_TYPE`]) whose file range holds a [`Table`], one block
+//! directory per variant ([`Blocks`]) and the variants' stored bytes, each at
+//! a page-aligned offset counted from the segment's start. docs/FORMAT.md
+//! describes the layout byte by byte; this crate is its only implementation.
+//! Reading and writing are both `no_std` and allocation-free.
 #![no_std]
 
 #[cfg(test)]
 extern crate std;
 
-mod chunks;
+mod blocks;
 mod write;
-pub use chunks::{
-    CHUNK_RECORD_SIZE, CHUNKS_HEADER_SIZE, Chunk, ChunkRecord, Chunks, MAX_CHUNK_SIZE,
-    chunk_directory_size, write_chunk_directory,
-};
-pub use write::{Layout, PlacedVariant, StoredVariant, layout};
+pub use blocks::{BLOCK_RECORD_SIZE, Block, BlockRecord, Blocks, MAX_BLOCK_SIZE, write_blocks};
+pub use write::{Layout, Placed, StoredVariant, layout};
 
 /// Program header type of the segment that holds the table and the variants.
 /// It lies in the OS-specific range (`PT_LOOS..=PT_HIOS`) that the kernel's
@@ -33,23 +30,30 @@ pub const SECTION_NAME: &str = ".mgo";
 pub const MAGIC: [u8; 8] = *b"mgo-bndl";
 
 /// Format version written by this crate. A launcher rejects other versions.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
-/// Alignment of each variant's offset, so a launch mode can map the variant's
-/// pages straight from the file.
+/// Alignment of each variant's stored bytes, so that the launcher can map a
+/// raw variant's pages straight from the file.
 pub const VARIANT_ALIGN: u64 = 4096;
 
 /// Size of the fixed table header in bytes.
 pub const HEADER_SIZE: usize = 32;
 
 /// Size of one table entry in bytes.
-pub const ENTRY_SIZE: usize = 48;
+pub const ENTRY_SIZE: usize = 64;
 
 /// A bundle holds at most one variant per level.
 pub const MAX_VARIANTS: usize = 4;
 
 /// Largest table a reader has to look at.
 pub const MAX_TABLE_SIZE: usize = HEADER_SIZE + MAX_VARIANTS * ENTRY_SIZE;
+
+/// Header flag: start variants through a memfd by default instead of mapping
+/// them in place (`MGO_LAUNCH=memfd` when building).
+pub const FLAG_MEMFD_LAUNCH: u32 = 1;
+
+/// Every flag this version defines; a reader rejects the others.
+pub const KNOWN_FLAGS: u32 = FLAG_MEMFD_LAUNCH;
 
 /// The level named by a GOAMD64 value `v1` to `v4`, as the Go toolchain
 /// spells it; anything else is not a level.
@@ -60,22 +64,22 @@ pub fn parse_level(value: &[u8]) -> Option<u8> {
     }
 }
 
-/// How a variant's bytes are stored in the file. Every encoding but [`Raw`]
-/// stores a chunk directory followed by independently decodable chunks (see
-/// [`Chunks`]), so a launcher can decode them on several CPUs at once.
-///
-/// [`Raw`]: Encoding::Raw
+/// How a variant's blocks are stored in the file. Whatever the encoding, the
+/// variant's block directory ([`Blocks`]) cuts the executable into blocks,
+/// each with its own checksum; an encoding says what a block's stored bytes
+/// are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Encoding {
-    /// The executable's bytes, as they are.
+    /// The executable's bytes, as they are: a block's stored bytes are its
+    /// decoded bytes.
     Raw = 0,
-    /// Each chunk is one Zstandard frame (RFC 8878), optionally decoded with a
-    /// window of the reference variant as a raw-content dictionary.
+    /// Each block is one Zstandard frame (RFC 8878), optionally decoded with a
+    /// prefix of the reference variant as a raw-content dictionary.
     Zstd = 1,
-    /// Each chunk is a raw DEFLATE stream (RFC 1951).
+    /// Each block is a raw DEFLATE stream (RFC 1951).
     Deflate = 2,
-    /// Each chunk is one LZ4 block (no frame header).
+    /// Each block is one LZ4 block (no frame header).
     Lz4 = 3,
 }
 
@@ -106,9 +110,9 @@ impl Encoding {
 pub struct Entry {
     /// GOAMD64 level the variant was built for, 1 to 4.
     pub level: u8,
-    /// How the bytes are stored.
+    /// How the blocks are stored.
     pub encoding: Encoding,
-    /// Level of the variant whose decoded bytes this one's chunks use as
+    /// Level of the variant whose decoded bytes this one's blocks use as
     /// their dictionary, or 0 for none. Only [`Encoding::Zstd`] entries have
     /// one, and the referenced entry never has one itself, so a launcher
     /// decodes at most two variants.
@@ -120,18 +124,25 @@ pub struct Entry {
     pub stored_size: u64,
     /// Size of the executable once decoded.
     pub size: u64,
-    /// XXH3-64 of the decoded executable.
+    /// XXH3-64 of the whole decoded executable (for tools; the launcher
+    /// verifies block by block).
     pub checksum: u64,
+    /// Offset of the block directory from the start of the segment; a
+    /// multiple of 8.
+    pub blocks_offset: u64,
+    /// Number of blocks in the directory.
+    pub block_count: u32,
 }
 
-/// The parsed table: the variants in ascending level order.
+/// The parsed table: the variants in ascending level order, and the flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Table {
     entries: [Entry; MAX_VARIANTS],
     count: usize,
+    flags: u32,
 }
 
-/// Why a table was rejected. The text is shown to users as is.
+/// Why a table or a directory was rejected. The text is shown to users as is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Error(pub &'static str);
 
@@ -141,7 +152,8 @@ impl core::fmt::Display for Error {
     }
 }
 
-/// XXH3-64 with the default seed: the checksum of variants and of the table.
+/// XXH3-64 with the default seed: the checksum of variants, blocks and the
+/// table.
 pub fn checksum(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
 }
@@ -171,49 +183,62 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 /// Offset of the table checksum field inside the header.
 const CHECKSUM_AT: usize = 16;
 
+/// Offset of the flags field inside the header.
+const FLAGS_AT: usize = 24;
+
 /// The checksum of a table is computed with its own checksum field zeroed.
+/// (On a copy, in one call: XXH3's streaming interface would add kilobytes
+/// of code to every launcher for a few hundred bytes.)
 fn table_checksum(table: &[u8]) -> u64 {
-    let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
-    hasher.update(table.get(..CHECKSUM_AT).unwrap_or(table));
-    hasher.update(&[0u8; 8]);
-    hasher.update(table.get(CHECKSUM_AT + 8..).unwrap_or(&[]));
-    hasher.digest()
+    let mut copy = [0u8; MAX_TABLE_SIZE];
+    let len = table.len().min(MAX_TABLE_SIZE);
+    if let (Some(to), Some(from)) = (copy.get_mut(..len), table.get(..len)) {
+        to.copy_from_slice(from);
+    }
+    if let Some(field) = copy.get_mut(CHECKSUM_AT..CHECKSUM_AT + 8) {
+        field.fill(0);
+    }
+    checksum(copy.get(..len).unwrap_or(&[]))
 }
 
 impl Table {
     /// Parses and validates the table at the start of `segment`, the bundle
     /// segment's bytes (at least the table; `segment_size` is the size the
-    /// whole segment has in the file). Every entry is checked to lie inside the
-    /// segment, so a reader can trust the offsets it gets back.
-    #[allow(clippy::indexing_slicing)] // every index is checked against a length first
+    /// whole segment has in the file). Every entry's stored bytes and block
+    /// directory are checked to lie inside the segment, so a reader can trust
+    /// the offsets it gets back.
     pub fn parse(segment: &[u8], segment_size: u64) -> Result<Self, Error> {
-        if segment.len() < HEADER_SIZE {
-            return Err(Error("bundle table is truncated"));
-        }
-        if segment[..8] != MAGIC {
+        let header = segment
+            .get(..HEADER_SIZE)
+            .ok_or(Error("bundle table is truncated"))?;
+        if header.get(..8) != Some(&MAGIC[..]) {
             return Err(Error("bundle table has a bad magic number"));
         }
-        if u16_at(segment, 8) != VERSION {
+        if u16_at(header, 8) != VERSION {
             return Err(Error(
                 "bundle format version is not supported by this launcher",
             ));
         }
-        if usize::from(u16_at(segment, 10)) != HEADER_SIZE
-            || usize::from(u16_at(segment, 12)) != ENTRY_SIZE
+        if usize::from(u16_at(header, 10)) != HEADER_SIZE
+            || usize::from(u16_at(header, 12)) != ENTRY_SIZE
         {
             return Err(Error("bundle table has unexpected header or entry sizes"));
         }
-        let count = usize::from(u16_at(segment, 14));
+        let count = usize::from(u16_at(header, 14));
         if count == 0 || count > MAX_VARIANTS {
             return Err(Error("bundle table has an invalid number of variants"));
         }
         let table_size = HEADER_SIZE + count * ENTRY_SIZE;
-        if segment.len() < table_size || segment_size < table_size as u64 {
-            return Err(Error("bundle table is truncated"));
-        }
-        let table = &segment[..table_size];
+        let table = segment
+            .get(..table_size)
+            .filter(|_| segment_size >= table_size as u64)
+            .ok_or(Error("bundle table is truncated"))?;
         if table_checksum(table) != u64_at(table, CHECKSUM_AT) {
             return Err(Error("bundle table is damaged (checksum mismatch)"));
+        }
+        let flags = u32_at(table, FLAGS_AT);
+        if flags & !KNOWN_FLAGS != 0 || u32_at(table, FLAGS_AT + 4) != 0 {
+            return Err(Error("bundle table has flags this launcher does not know"));
         }
         let empty = Entry {
             level: 0,
@@ -223,20 +248,27 @@ impl Table {
             stored_size: 0,
             size: 0,
             checksum: 0,
+            blocks_offset: 0,
+            block_count: 0,
         };
         let mut entries = [empty; MAX_VARIANTS];
         let mut previous_level = 0u8;
         for (i, slot) in entries.iter_mut().enumerate().take(count) {
-            let e = &table[HEADER_SIZE + i * ENTRY_SIZE..][..ENTRY_SIZE];
+            let e = table
+                .get(HEADER_SIZE + i * ENTRY_SIZE..)
+                .and_then(|rest| rest.get(..ENTRY_SIZE))
+                .ok_or(Error("bundle table is truncated"))?;
             let entry = Entry {
-                level: e[0],
-                encoding: Encoding::from_byte(e[1])
+                level: field::<1>(e, 0)[0],
+                encoding: Encoding::from_byte(field::<1>(e, 1)[0])
                     .ok_or(Error("bundle uses an encoding this launcher does not know"))?,
-                reference: e[2],
+                reference: field::<1>(e, 2)[0],
                 offset: u64_at(e, 8),
                 stored_size: u64_at(e, 16),
                 size: u64_at(e, 24),
                 checksum: u64_at(e, 32),
+                blocks_offset: u64_at(e, 40),
+                block_count: u32_at(e, 48),
             };
             if !(1..=4).contains(&entry.level) || entry.level <= previous_level {
                 return Err(Error("bundle table has invalid levels"));
@@ -249,7 +281,19 @@ impl Table {
             {
                 return Err(Error("bundle table points outside the bundle"));
             }
-            if entry.encoding == Encoding::Raw && entry.stored_size != entry.size {
+            let directory_end = u64::from(entry.block_count)
+                .checked_mul(BLOCK_RECORD_SIZE as u64)
+                .and_then(|size| entry.blocks_offset.checked_add(size));
+            if !entry.blocks_offset.is_multiple_of(8)
+                || entry.blocks_offset < table_size as u64
+                || entry.block_count == 0
+                || directory_end.is_none_or(|end| end > segment_size)
+            {
+                return Err(Error("bundle table points outside the bundle"));
+            }
+            if entry.size == 0
+                || (entry.encoding == Encoding::Raw && entry.stored_size != entry.size)
+            {
                 return Err(Error("bundle table has inconsistent sizes"));
             }
             if entry.reference != 0 && entry.encoding != Encoding::Zstd {
@@ -257,7 +301,11 @@ impl Table {
             }
             *slot = entry;
         }
-        let parsed = Self { entries, count };
+        let parsed = Self {
+            entries,
+            count,
+            flags,
+        };
         for entry in parsed.entries() {
             if entry.reference != 0
                 && (entry.reference == entry.level
@@ -272,9 +320,18 @@ impl Table {
     }
 
     /// The variants, lowest level first.
-    #[allow(clippy::indexing_slicing)] // count <= MAX_VARIANTS by construction
     pub fn entries(&self) -> &[Entry] {
-        &self.entries[..self.count]
+        self.entries.get(..self.count).unwrap_or(&[])
+    }
+
+    /// The header's flags ([`FLAG_MEMFD_LAUNCH`]).
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// Whether the bundle asks to start its variants through a memfd.
+    pub fn memfd_by_default(&self) -> bool {
+        self.flags & FLAG_MEMFD_LAUNCH != 0
     }
 
     /// The entry whose decoded bytes `entry` is decoded against, if any.
@@ -290,9 +347,8 @@ impl Table {
     /// is above it (that variant's own Go runtime check then tells the user
     /// which CPU it needs, exactly as a plain build would).
     pub fn choose(&self, wanted: u8) -> &Entry {
-        let entries = self.entries();
         let mut chosen = &self.entries[0];
-        for entry in entries {
+        for entry in self.entries() {
             if entry.level <= wanted {
                 chosen = entry;
             }

@@ -2,24 +2,59 @@ use super::*;
 use std::vec;
 use std::vec::Vec;
 
-/// Writes a whole segment the way the CLI does, for reading back.
-fn segment_for(variants: &[(u8, &[u8])]) -> (Layout, Vec<u8>) {
-    let stored: Vec<StoredVariant> = variants
-        .iter()
-        .map(|&(level, bytes)| StoredVariant::raw(level, bytes))
-        .collect();
-    segment_of(&stored)
+/// Raw block records for `bytes`, cut every `block` bytes.
+fn raw_blocks(bytes: &[u8], block: usize) -> Vec<BlockRecord> {
+    bytes
+        .chunks(block)
+        .enumerate()
+        .map(|(i, piece)| BlockRecord {
+            offset: (i * block) as u64,
+            size: piece.len() as u64,
+            checksum: checksum(piece),
+            stored_offset: (i * block) as u64,
+            stored_size: piece.len() as u64,
+            dictionary_size: 0,
+        })
+        .collect()
 }
 
-fn segment_of(variants: &[StoredVariant]) -> (Layout, Vec<u8>) {
-    let layout = layout(variants).unwrap();
+/// Writes a whole segment the way the CLI does, for reading back.
+fn segment_of(variants: &[StoredVariant], flags: u32) -> (Layout, Vec<u8>) {
+    let layout = layout(variants, flags).unwrap();
     let mut segment = vec![0u8; layout.size as usize];
     segment[..layout.table().len()].copy_from_slice(layout.table());
     for p in layout.placed() {
-        let bytes = variants[p.source].stored;
-        segment[p.offset as usize..][..bytes.len()].copy_from_slice(bytes);
+        let variant = &variants[p.source];
+        let at = p.blocks_offset as usize;
+        write_blocks(
+            &mut segment[at..at + variant.blocks.len() * BLOCK_RECORD_SIZE],
+            variant.blocks,
+        );
+        segment[p.offset as usize..][..variant.stored.len()].copy_from_slice(variant.stored);
     }
     (layout, segment)
+}
+
+/// Raw variants of `bytes`, with blocks of `block` bytes.
+fn raw_segment(variants: &[(u8, &[u8])], block: usize) -> (Layout, Vec<u8>) {
+    let blocks: Vec<Vec<BlockRecord>> = variants
+        .iter()
+        .map(|(_, bytes)| raw_blocks(bytes, block))
+        .collect();
+    let stored: Vec<StoredVariant> = variants
+        .iter()
+        .zip(&blocks)
+        .map(|(&(level, bytes), blocks)| StoredVariant {
+            level,
+            encoding: Encoding::Raw,
+            reference: 0,
+            size: bytes.len() as u64,
+            checksum: checksum(bytes),
+            stored: bytes,
+            blocks,
+        })
+        .collect();
+    segment_of(&stored, 0)
 }
 
 #[test]
@@ -27,9 +62,10 @@ fn round_trip_keeps_every_field() {
     let v1 = vec![1u8; 5000];
     let v3 = vec![3u8; 10];
     let variants: [(u8, &[u8]); 2] = [(1, &v1), (3, &v3)];
-    let (_, segment) = segment_for(&variants);
+    let (layout, segment) = raw_segment(&variants, 4096);
     let table = Table::parse(&segment, segment.len() as u64).unwrap();
     assert_eq!(table.entries().len(), 2);
+    assert!(!table.memfd_by_default());
     for (entry, (level, bytes)) in table.entries().iter().zip(variants) {
         assert_eq!(entry.level, level);
         assert_eq!(entry.size, bytes.len() as u64);
@@ -37,26 +73,67 @@ fn round_trip_keeps_every_field() {
         assert_eq!(entry.checksum, checksum(bytes));
         let stored = &segment[entry.offset as usize..][..entry.size as usize];
         assert_eq!(stored, bytes);
+        let blocks = Blocks::parse(&segment, entry, None).unwrap();
+        assert_eq!(blocks.len(), bytes.len().div_ceil(4096));
+        let mut joined = Vec::new();
+        for i in 0..blocks.len() {
+            let block = blocks.get(i);
+            assert_eq!(block.offset as usize, joined.len());
+            assert_eq!(checksum(block.stored), block.checksum);
+            joined.extend_from_slice(block.stored);
+        }
+        assert_eq!(joined, bytes);
     }
-    // The second variant starts on the first page boundary after the first.
+    // Directories follow the table; the first variant starts on the next
+    // page, the second on the first page boundary after the first.
+    assert_eq!(layout.placed()[0].blocks_offset, 160);
+    assert_eq!(table.entries()[0].offset, 4096);
     assert_eq!(table.entries()[1].offset, 4096 + 8192);
+}
+
+#[test]
+fn the_memfd_flag_round_trips_and_unknown_flags_are_refused() {
+    let v = vec![1u8; 10];
+    let blocks = raw_blocks(&v, 4096);
+    let variant = StoredVariant {
+        level: 2,
+        encoding: Encoding::Raw,
+        reference: 0,
+        size: 10,
+        checksum: checksum(&v),
+        stored: &v,
+        blocks: &blocks,
+    };
+    let (_, segment) = segment_of(&[variant], FLAG_MEMFD_LAUNCH);
+    let table = Table::parse(&segment, segment.len() as u64).unwrap();
+    assert!(table.memfd_by_default());
+    assert_eq!(table.flags(), FLAG_MEMFD_LAUNCH);
+    assert!(layout(&[variant], 2).is_err());
+    let bad = with_field(&segment, 24, &2u32.to_le_bytes());
+    assert_eq!(
+        Table::parse(&bad, segment.len() as u64),
+        Err(Error("bundle table has flags this launcher does not know"))
+    );
 }
 
 #[test]
 fn identical_variants_are_stored_once() {
     let a = vec![7u8; 100];
     let b = vec![8u8; 100];
-    let (layout, segment) = segment_for(&[(1, &a), (2, &b), (3, &b), (4, &b)]);
+    let (layout, segment) = raw_segment(&[(1, &a), (2, &b), (3, &b), (4, &b)], 4096);
     assert_eq!(layout.placed().len(), 2);
     let table = Table::parse(&segment, segment.len() as u64).unwrap();
     let offsets: Vec<u64> = table.entries().iter().map(|e| e.offset).collect();
     assert_eq!(offsets, [4096, 8192, 8192, 8192]);
+    let directories: Vec<u64> = table.entries().iter().map(|e| e.blocks_offset).collect();
+    assert_eq!(directories[1..], [directories[1]; 3]);
+    assert_ne!(directories[0], directories[1]);
 }
 
 #[test]
 fn choose_takes_highest_allowed_or_lowest_present() {
     let x = [0u8; 1];
-    let (_, segment) = segment_for(&[(2, &x), (4, &[1u8])]);
+    let (_, segment) = raw_segment(&[(2, &x), (4, &[1u8])], 4096);
     let table = Table::parse(&segment, segment.len() as u64).unwrap();
     let cases = [(1, 2), (2, 2), (3, 2), (4, 4)];
     for (wanted, expected) in cases {
@@ -67,7 +144,7 @@ fn choose_takes_highest_allowed_or_lowest_present() {
 #[test]
 fn every_damaged_table_is_rejected() {
     let v = vec![9u8; 64];
-    let (layout, segment) = segment_for(&[(1, &v), (2, &v[..32])]);
+    let (layout, segment) = raw_segment(&[(1, &v), (2, &v[..32])], 16);
     let size = segment.len() as u64;
     // Any flipped bit in the table is caught, by a field check or the checksum.
     for byte in 0..layout.table().len() {
@@ -105,19 +182,19 @@ fn with_field(segment: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn each_validation_names_its_problem() {
     let v = vec![5u8; 64];
-    let (_, segment) = segment_for(&[(1, &v), (3, &v[..10])]);
+    let (_, segment) = raw_segment(&[(1, &v), (3, &v[..10])], 32);
     let size = segment.len() as u64;
     let e0 = HEADER_SIZE;
     let e1 = HEADER_SIZE + ENTRY_SIZE;
-    let cases: [(usize, &[u8], &str); 8] = [
+    let cases: [(usize, &[u8], &str); 12] = [
         (
             8,
-            &2u16.to_le_bytes(),
+            &1u16.to_le_bytes(),
             "bundle format version is not supported by this launcher",
         ),
         (
             12,
-            &40u16.to_le_bytes(),
+            &48u16.to_le_bytes(),
             "bundle table has unexpected header or entry sizes",
         ),
         (
@@ -142,6 +219,26 @@ fn each_validation_names_its_problem() {
             &63u64.to_le_bytes(),
             "bundle table has inconsistent sizes",
         ),
+        (
+            e0 + 40,
+            &4u64.to_le_bytes(),
+            "bundle table points outside the bundle",
+        ),
+        (
+            e0 + 40,
+            &size.to_le_bytes(),
+            "bundle table points outside the bundle",
+        ),
+        (
+            e0 + 48,
+            &0u32.to_le_bytes(),
+            "bundle table points outside the bundle",
+        ),
+        (
+            e0 + 48,
+            &u32::MAX.to_le_bytes(),
+            "bundle table points outside the bundle",
+        ),
     ];
     for (at, bytes, message) in cases {
         let bad = with_field(&segment, at, bytes);
@@ -156,13 +253,33 @@ fn each_validation_names_its_problem() {
 }
 
 #[test]
-fn layout_refuses_bad_level_lists() {
+fn layout_refuses_bad_variant_lists() {
     let v = [0u8];
-    let raw = StoredVariant::raw;
-    assert!(layout(&[]).is_err());
-    assert!(layout(&[raw(2, &v), raw(1, &v)]).is_err());
-    assert!(layout(&[raw(0, &v)]).is_err());
-    assert!(layout(&[raw(1, &v), raw(1, &v)]).is_err());
+    let blocks = raw_blocks(&v, 16);
+    let raw = |level| StoredVariant {
+        level,
+        encoding: Encoding::Raw,
+        reference: 0,
+        size: 1,
+        checksum: checksum(&v),
+        stored: &v,
+        blocks: &blocks,
+    };
+    assert!(layout(&[], 0).is_err());
+    assert!(layout(&[raw(2), raw(1)], 0).is_err());
+    assert!(layout(&[raw(0)], 0).is_err());
+    assert!(layout(&[raw(1), raw(1)], 0).is_err());
+    assert!(
+        layout(
+            &[StoredVariant {
+                blocks: &[],
+                ..raw(1)
+            }],
+            0
+        )
+        .is_err()
+    );
+    assert!(layout(&[StoredVariant { size: 2, ..raw(1) }], 0).is_err());
 }
 
 #[test]
@@ -181,97 +298,130 @@ fn level_names() {
     }
 }
 
-/// A zstd-encoded entry whose payload is a chunk directory plus fake
-/// chunk bytes (the format does not look inside them).
-fn encoded_payload(size: u64, chunk_size: u32, dictionary: Option<(u64, u64)>) -> Vec<u8> {
-    let count = size.div_ceil(u64::from(chunk_size)) as usize;
-    let directory = chunk_directory_size(count);
-    let records: Vec<ChunkRecord> = (0..count)
-        .map(|i| ChunkRecord {
-            stored_offset: (directory + 3 * i) as u64,
+/// A zstd entry of `size` decoded bytes in blocks of `block`, each stored as
+/// 3 fake bytes (the format does not look inside them), with a dictionary
+/// of `dictionary` bytes of a reference at level 3 (itself raw).
+fn encoded_segment(size: u64, block: u64, dictionary: u64) -> (Vec<u8>, Vec<BlockRecord>) {
+    let count = size.div_ceil(block);
+    let records: Vec<BlockRecord> = (0..count)
+        .map(|i| BlockRecord {
+            offset: i * block,
+            size: block.min(size - i * block),
+            checksum: i,
+            stored_offset: 3 * i,
             stored_size: 3,
-            checksum: i as u64,
-            dictionary_offset: dictionary.map_or(0, |d| d.0),
-            dictionary_size: dictionary.map_or(0, |d| d.1),
+            dictionary_size: dictionary,
         })
         .collect();
-    let mut payload = vec![0xAB; directory + 3 * count];
-    write_chunk_directory(&mut payload, chunk_size, &records);
-    payload
-}
-
-fn zstd_entry(payload: &[u8], size: u64, reference: u8) -> Entry {
-    Entry {
-        level: 4,
-        encoding: Encoding::Zstd,
-        reference,
-        offset: 4096,
-        stored_size: payload.len() as u64,
-        size,
-        checksum: 0,
-    }
+    let stored = vec![0xAB; 3 * count as usize];
+    let reference = vec![1u8; 12];
+    let reference_blocks = raw_blocks(&reference, 16);
+    let variants = [
+        StoredVariant {
+            level: 3,
+            encoding: Encoding::Raw,
+            reference: 0,
+            size: 12,
+            checksum: checksum(&reference),
+            stored: &reference,
+            blocks: &reference_blocks,
+        },
+        StoredVariant {
+            level: 4,
+            encoding: Encoding::Zstd,
+            reference: if dictionary > 0 { 3 } else { 0 },
+            size,
+            checksum: 0,
+            stored: &stored,
+            blocks: &records,
+        },
+    ];
+    (segment_of(&variants, 0).1, records)
 }
 
 #[test]
-fn chunk_directory_round_trip() {
-    let payload = encoded_payload(10, 4, Some((5, 7)));
-    let entry = zstd_entry(&payload, 10, 3);
-    let chunks = Chunks::parse(&payload, &entry, Some(12)).unwrap();
-    assert_eq!(chunks.len(), 3);
-    assert_eq!(chunks.chunk_size(), 4);
-    let sizes: Vec<(u64, usize, u64)> = (0..3)
+fn block_directory_round_trip() {
+    let (segment, _) = encoded_segment(10, 4, 7);
+    let table = Table::parse(&segment, segment.len() as u64).unwrap();
+    let entry = table.choose(4);
+    let blocks = Blocks::parse(&segment, entry, Some(12)).unwrap();
+    assert_eq!(blocks.len(), 3);
+    let got: Vec<(u64, usize, u64)> = (0..3)
         .map(|i| {
-            let c = chunks.get(i);
-            assert_eq!(c.stored, &[0xAB; 3]);
-            assert_eq!(c.dictionary, 5..12);
-            (c.offset, c.size, c.checksum)
+            let b = blocks.get(i);
+            assert_eq!(b.stored, &[0xAB; 3]);
+            assert_eq!(b.dictionary_size, 7);
+            (b.offset, b.size, b.checksum)
         })
         .collect();
-    assert_eq!(sizes, [(0, 4, 0), (4, 4, 1), (8, 2, 2)]);
+    assert_eq!(got, [(0, 4, 0), (4, 4, 1), (8, 2, 2)]);
+    let found: Vec<Option<usize>> = [0, 3, 4, 9, 10].map(|o| blocks.find(o)).to_vec();
+    assert_eq!(found, [Some(0), Some(0), Some(1), Some(2), None]);
 }
 
 #[test]
-fn every_damaged_chunk_directory_is_rejected() {
-    let payload = encoded_payload(10, 4, None);
-    let entry = zstd_entry(&payload, 10, 0);
-    assert!(Chunks::parse(&payload, &entry, None).is_ok());
+fn every_damaged_block_directory_is_rejected() {
+    let (segment, records) = encoded_segment(10, 4, 0);
+    let table = Table::parse(&segment, segment.len() as u64).unwrap();
+    let entry = *table.choose(4);
+    assert!(Blocks::parse(&segment, &entry, None).is_ok());
     // The checksum fields (bytes 16..24 of each record) are only compared
     // with the decoded bytes later; every other directory bit is checked here.
-    let directory = chunk_directory_size(3);
-    for byte in 0..directory {
-        let in_record = byte
-            .checked_sub(CHUNKS_HEADER_SIZE)
-            .map(|b| b % CHUNK_RECORD_SIZE);
-        if matches!(in_record, Some(16..24)) {
+    let at = entry.blocks_offset as usize;
+    for byte in 0..records.len() * BLOCK_RECORD_SIZE {
+        if matches!(byte % BLOCK_RECORD_SIZE, 16..24) {
             continue;
         }
         for bit in 0..8 {
-            let mut bad = payload.clone();
-            bad[byte] ^= 1 << bit;
+            let mut bad = segment.clone();
+            bad[at + byte] ^= 1 << bit;
             assert!(
-                Chunks::parse(&bad, &entry, None).is_err(),
+                Blocks::parse(&bad, &entry, None).is_err(),
                 "flip of byte {byte} bit {bit} accepted"
             );
         }
     }
-    for len in 0..payload.len() {
-        let short = zstd_entry(&payload[..len], 10, 0);
-        assert!(Chunks::parse(&payload[..len], &short, None).is_err());
-    }
-    // A dictionary outside the reference, or one without a reference.
-    let with_dictionary = encoded_payload(10, 4, Some((5, 7)));
-    let entry = zstd_entry(&with_dictionary, 10, 3);
-    assert!(Chunks::parse(&with_dictionary, &entry, Some(11)).is_err());
-    assert!(Chunks::parse(&with_dictionary, &entry, None).is_err());
-    // Chunks larger than a launcher allocates.
-    let huge = encoded_payload(MAX_CHUNK_SIZE as u64 + 1, MAX_CHUNK_SIZE + 1, None);
-    let entry = zstd_entry(&huge, MAX_CHUNK_SIZE as u64 + 1, 0);
-    assert!(Chunks::parse(&huge, &entry, None).is_err());
+    // A dictionary longer than the reference, or one without a reference.
+    let (with_dictionary, _) = encoded_segment(10, 4, 7);
+    let table = Table::parse(&with_dictionary, with_dictionary.len() as u64).unwrap();
+    let entry = *table.choose(4);
+    assert!(Blocks::parse(&with_dictionary, &entry, Some(6)).is_err());
+    let no_reference = Entry {
+        reference: 0,
+        ..entry
+    };
+    assert!(Blocks::parse(&with_dictionary, &no_reference, None).is_err());
+    // Blocks larger than a launcher allocates.
+    let (huge, _) = encoded_segment(MAX_BLOCK_SIZE + 1, MAX_BLOCK_SIZE + 1, 0);
+    let table = Table::parse(&huge, huge.len() as u64).unwrap();
+    assert!(Blocks::parse(&huge, table.choose(4), None).is_err());
+}
+
+#[test]
+fn raw_blocks_must_be_their_own_bytes() {
+    let v = vec![3u8; 40];
+    let (_, segment) = raw_segment(&[(1, &v)], 16);
+    let table = Table::parse(&segment, segment.len() as u64).unwrap();
+    let entry = *table.choose(1);
+    assert!(Blocks::parse(&segment, &entry, None).is_ok());
+    let at = entry.blocks_offset as usize + BLOCK_RECORD_SIZE;
+    // Block 1's stored offset moved: raw blocks are where they decode to.
+    let mut bad = segment.clone();
+    bad[at + 24] = 17;
+    assert!(Blocks::parse(&bad, &entry, None).is_err());
 }
 
 #[test]
 fn references_must_name_a_plain_variant() {
     let data = [1u8, 2, 3];
+    let blocks = [BlockRecord {
+        offset: 0,
+        size: 3,
+        checksum: checksum(&data),
+        stored_offset: 0,
+        stored_size: 3,
+        dictionary_size: 0,
+    }];
     let zstd = |level, reference| StoredVariant {
         level,
         encoding: Encoding::Zstd,
@@ -279,19 +429,22 @@ fn references_must_name_a_plain_variant() {
         size: 3,
         checksum: checksum(&data),
         stored: &data,
+        blocks: &blocks,
     };
-    let (_, segment) = segment_of(&[zstd(1, 3), zstd(3, 0), zstd(4, 3)]);
+    let (_, segment) = segment_of(&[zstd(1, 3), zstd(3, 0), zstd(4, 3)], 0);
     let table = Table::parse(&segment, segment.len() as u64).unwrap();
     let v4 = table.choose(4);
     assert_eq!(table.reference_of(v4).map(|e| e.level), Some(3));
     assert_eq!(table.reference_of(table.choose(3)), None);
     // Itself, a missing level, a chain, or a non-zstd entry: refused on both sides.
-    assert!(layout(&[zstd(3, 3)]).is_err());
-    assert!(layout(&[zstd(3, 2)]).is_err());
-    assert!(layout(&[zstd(2, 3), zstd(3, 4), zstd(4, 0)]).is_err());
-    let mut raw_with_reference = StoredVariant::raw(4, &data);
-    raw_with_reference.reference = 3;
-    assert!(layout(&[zstd(3, 0), raw_with_reference]).is_err());
+    assert!(layout(&[zstd(3, 3)], 0).is_err());
+    assert!(layout(&[zstd(3, 2)], 0).is_err());
+    assert!(layout(&[zstd(2, 3), zstd(3, 4), zstd(4, 0)], 0).is_err());
+    let raw_with_reference = StoredVariant {
+        encoding: Encoding::Raw,
+        ..zstd(4, 3)
+    };
+    assert!(layout(&[zstd(3, 0), raw_with_reference], 0).is_err());
     let e2 = HEADER_SIZE + 2 * ENTRY_SIZE;
     for reference in [4u8, 2, 9] {
         let bad = with_field(&segment, e2 + 2, &[reference]);

@@ -1,18 +1,22 @@
-//! Laying out a bundle segment: where each variant goes and the table that
-//! says so. The caller writes the bytes in the order given.
+//! Laying out a bundle segment: where each variant's block directory and
+//! stored bytes go, and the table that says so. The caller writes the bytes
+//! in offset order: the table, then every directory, then every variant.
 
 use crate::{
-    CHECKSUM_AT, ENTRY_SIZE, Encoding, Error, HEADER_SIZE, MAGIC, MAX_TABLE_SIZE, MAX_VARIANTS,
-    VARIANT_ALIGN, VERSION, checksum, table_checksum,
+    BLOCK_RECORD_SIZE, BlockRecord, CHECKSUM_AT, ENTRY_SIZE, Encoding, Error, FLAGS_AT,
+    HEADER_SIZE, KNOWN_FLAGS, MAGIC, MAX_TABLE_SIZE, MAX_VARIANTS, VARIANT_ALIGN, VERSION,
+    table_checksum,
 };
 
-/// Where one distinct executable goes inside the segment.
+/// Where one distinct variant's directory and stored bytes go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PlacedVariant {
-    /// Offset from the segment's start.
-    pub offset: u64,
+pub struct Placed {
     /// Index, in the caller's list, of the variant whose bytes go there.
     pub source: usize,
+    /// Segment offset of its block directory.
+    pub blocks_offset: u64,
+    /// Segment offset of its stored bytes.
+    pub offset: u64,
 }
 
 /// A complete plan for one bundle segment. It needs no allocation (the table
@@ -22,7 +26,7 @@ pub struct PlacedVariant {
 pub struct Layout {
     table: [u8; MAX_TABLE_SIZE],
     table_len: usize,
-    placed: [PlacedVariant; MAX_VARIANTS],
+    placed: [Placed; MAX_VARIANTS],
     placed_len: usize,
     /// Offset just past the last stored byte.
     pub size: u64,
@@ -34,9 +38,10 @@ impl Layout {
         self.table.get(..self.table_len).unwrap_or(&[])
     }
 
-    /// Distinct executables in ascending offset order; identical variants are
-    /// stored once and their entries share the offset.
-    pub fn placed(&self) -> &[PlacedVariant] {
+    /// Distinct variants in ascending offset order (their directories are in
+    /// the same order); identical variants are stored once and their entries
+    /// share both offsets.
+    pub fn placed(&self) -> &[Placed] {
         self.placed.get(..self.placed_len).unwrap_or(&[])
     }
 }
@@ -61,8 +66,8 @@ impl Writer<'_> {
     }
 }
 
-fn align_up(value: u64) -> u64 {
-    value.div_ceil(VARIANT_ALIGN) * VARIANT_ALIGN
+fn align_up(value: u64, to: u64) -> u64 {
+    value.div_ceil(to) * to
 }
 
 /// One variant as it goes into the file.
@@ -80,79 +85,44 @@ pub struct StoredVariant<'a> {
     pub checksum: u64,
     /// The bytes written to the file.
     pub stored: &'a [u8],
+    /// The block directory: the blocks tile the executable, in order.
+    pub blocks: &'a [BlockRecord],
 }
 
-impl<'a> StoredVariant<'a> {
-    /// An executable stored as it is.
-    pub fn raw(level: u8, executable: &'a [u8]) -> Self {
-        Self {
-            level,
-            encoding: Encoding::Raw,
-            reference: 0,
-            size: executable.len() as u64,
-            checksum: checksum(executable),
-            stored: executable,
-        }
-    }
-
+impl StoredVariant<'_> {
     fn same_bytes_as(&self, other: &Self) -> bool {
         self.encoding == other.encoding
             && self.reference == other.reference
             && self.size == other.size
             && self.checksum == other.checksum
             && self.stored == other.stored
+            && self.blocks == other.blocks
     }
 }
 
-/// Plans the segment for `variants`, in ascending level order.
-#[allow(clippy::indexing_slicing)] // sizes are bounded by MAX_VARIANTS, checked first
-pub fn layout(variants: &[StoredVariant<'_>]) -> Result<Layout, Error> {
+/// Plans the segment for `variants`, in ascending level order, with the
+/// header's `flags`.
+pub fn layout(variants: &[StoredVariant<'_>], flags: u32) -> Result<Layout, Error> {
     if variants.is_empty() || variants.len() > MAX_VARIANTS {
         return Err(Error("a bundle holds one to four variants"));
     }
-    if variants.windows(2).any(|w| w[0].level >= w[1].level)
-        || variants.iter().any(|v| !(1..=4).contains(&v.level))
+    if variants.windows(2).any(|w| match w {
+        [a, b] => a.level >= b.level,
+        _ => false,
+    }) || variants.iter().any(|v| !(1..=4).contains(&v.level))
     {
         return Err(Error(
             "variant levels must be distinct, ascending and within 1 to 4",
         ));
     }
-    let table_size = HEADER_SIZE + variants.len() * ENTRY_SIZE;
-    let mut buffer = [0u8; MAX_TABLE_SIZE];
-    let mut table = Writer {
-        buffer: &mut buffer,
-        len: 0,
-    };
-    table.put(&MAGIC);
-    table.put(&VERSION.to_le_bytes());
-    table.put(&(HEADER_SIZE as u16).to_le_bytes());
-    table.put(&(ENTRY_SIZE as u16).to_le_bytes());
-    table.put(&(variants.len() as u16).to_le_bytes());
-    table.put(&[0u8; 16]); // checksum (filled in below) and reserved
-
-    let mut placed = [PlacedVariant::default(); MAX_VARIANTS];
-    let mut placed_len = 0;
-    let mut next = align_up(table_size as u64);
-    for (index, variant) in variants.iter().enumerate() {
-        let earlier = placed[..placed_len]
-            .iter()
-            .find(|p| variants[p.source].same_bytes_as(variant))
-            .map(|p| p.offset);
-        let offset = match earlier {
-            Some(offset) => offset,
-            None => {
-                let offset = next;
-                next = align_up(offset + variant.stored.len() as u64);
-                placed[placed_len] = PlacedVariant {
-                    offset,
-                    source: index,
-                };
-                placed_len += 1;
-                offset
-            }
-        };
-        let stored_size = variant.stored.len() as u64;
-        if variant.encoding == Encoding::Raw && stored_size != variant.size {
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(Error("unknown table flags"));
+    }
+    for variant in variants {
+        if variant.blocks.is_empty() || variant.size == 0 {
+            return Err(Error("a variant needs at least one block"));
+        }
+        if variant.encoding == Encoding::Raw && variant.stored.len() as u64 != variant.size {
             return Err(Error("a raw variant's stored size must be its size"));
         }
         let reference_ok = variant.reference == 0
@@ -166,6 +136,64 @@ pub fn layout(variants: &[StoredVariant<'_>]) -> Result<Layout, Error> {
                 "a reference must name another variant without a reference",
             ));
         }
+    }
+
+    // Which variants are stored: the first of each set of identical ones.
+    let mut placed = [Placed::default(); MAX_VARIANTS];
+    let mut placed_len = 0;
+    let mut source_of = [0usize; MAX_VARIANTS];
+    for (index, variant) in variants.iter().enumerate() {
+        let earlier = placed.iter().take(placed_len).position(|p| {
+            variants
+                .get(p.source)
+                .is_some_and(|s| s.same_bytes_as(variant))
+        });
+        let slot = match earlier {
+            Some(slot) => slot,
+            None => {
+                if let Some(p) = placed.get_mut(placed_len) {
+                    p.source = index;
+                }
+                placed_len += 1;
+                placed_len - 1
+            }
+        };
+        if let Some(s) = source_of.get_mut(index) {
+            *s = slot;
+        }
+    }
+    // Directories right after the table, then the stored bytes, page-aligned.
+    let table_size = (HEADER_SIZE + variants.len() * ENTRY_SIZE) as u64;
+    let mut next = align_up(table_size, 8);
+    for p in placed.iter_mut().take(placed_len) {
+        let blocks = variants.get(p.source).map_or(0, |v| v.blocks.len());
+        p.blocks_offset = next;
+        next = align_up(next + (blocks * BLOCK_RECORD_SIZE) as u64, 8);
+    }
+    next = align_up(next, VARIANT_ALIGN);
+    let mut size = next;
+    for p in placed.iter_mut().take(placed_len) {
+        let stored = variants.get(p.source).map_or(0, |v| v.stored.len()) as u64;
+        p.offset = next;
+        size = next + stored;
+        next = align_up(size, VARIANT_ALIGN);
+    }
+
+    let mut buffer = [0u8; MAX_TABLE_SIZE];
+    let mut table = Writer {
+        buffer: &mut buffer,
+        len: 0,
+    };
+    table.put(&MAGIC);
+    table.put(&VERSION.to_le_bytes());
+    table.put(&(HEADER_SIZE as u16).to_le_bytes());
+    table.put(&(ENTRY_SIZE as u16).to_le_bytes());
+    table.put(&(variants.len() as u16).to_le_bytes());
+    table.put(&[0u8; 8]); // checksum, filled in below
+    table.put(&flags.to_le_bytes());
+    table.put(&[0u8; 4]);
+    for (variant, slot) in variants.iter().zip(source_of) {
+        let p = placed.get(slot).copied().unwrap_or_default();
         table.put(&[
             variant.level,
             variant.encoding as u8,
@@ -176,18 +204,20 @@ pub fn layout(variants: &[StoredVariant<'_>]) -> Result<Layout, Error> {
             0,
             0,
         ]);
-        table.put(&offset.to_le_bytes());
-        table.put(&stored_size.to_le_bytes());
+        table.put(&p.offset.to_le_bytes());
+        table.put(&(variant.stored.len() as u64).to_le_bytes());
         table.put(&variant.size.to_le_bytes());
         table.put(&variant.checksum.to_le_bytes());
-        table.put(&[0u8; 8]);
+        table.put(&p.blocks_offset.to_le_bytes());
+        table.put(&(variant.blocks.len() as u32).to_le_bytes());
+        table.put(&[0u8; 12]);
     }
     let table_len = table.len;
-    let sum = table_checksum(&buffer[..table_len]);
-    buffer[CHECKSUM_AT..CHECKSUM_AT + 8].copy_from_slice(&sum.to_le_bytes());
-    let size = placed[..placed_len].last().map_or(table_size as u64, |p| {
-        p.offset + variants[p.source].stored.len() as u64
-    });
+    let sum = table_checksum(buffer.get(..table_len).unwrap_or(&[]));
+    if let Some(field) = buffer.get_mut(CHECKSUM_AT..CHECKSUM_AT + 8) {
+        field.copy_from_slice(&sum.to_le_bytes());
+    }
+    debug_assert_eq!(FLAGS_AT, 24);
     Ok(Layout {
         table: buffer,
         table_len,

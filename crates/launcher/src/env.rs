@@ -1,4 +1,5 @@
-//! What the environment asks of the launcher: `GOAMD64` and `MGODEBUG`.
+//! What the environment asks of the launcher: `GOAMD64` and `MGODEBUG`, and
+//! how the variant is started.
 
 /// The meaning of a `GOAMD64` value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,11 +23,14 @@ pub fn goamd64(value: &[u8]) -> Goamd64 {
 /// The switches of `MGODEBUG`, a comma-separated list like Go's `GODEBUG`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Debug {
-    /// `log`: say which variant starts.
+    /// `log`: say which variant starts, and how.
     pub log: bool,
     /// `extract`: write the chosen variant to stdout instead of running it.
     pub extract: bool,
-    /// Some item was neither; the launcher warns.
+    /// `memfd`: start the variant through a memfd even where it could be
+    /// mapped in place.
+    pub memfd: bool,
+    /// Some item was none of these; the launcher warns.
     pub unknown: bool,
 }
 
@@ -38,15 +42,78 @@ pub fn mgodebug(value: &[u8]) -> Debug {
             b"" => {}
             b"log" => debug.log = true,
             b"extract" => debug.extract = true,
+            b"memfd" => debug.memfd = true,
             _ => debug.unknown = true,
         }
     }
     debug
 }
 
+/// What `MGODEBUG` may do in this start. A privileged start (setuid,
+/// setgid or file capabilities: the kernel's AT_SECURE) ignores it all, as
+/// the dynamic loader ignores `LD_*` variables: `MGODEBUG=extract` would
+/// hand a user a program they may not read. Returns the switches to obey
+/// and whether to say that they were ignored (only when asked to log).
+pub fn effective_debug(value: &[u8], secure: bool) -> (Debug, bool) {
+    let asked = mgodebug(value);
+    if secure {
+        (Debug::default(), asked.log)
+    } else {
+        (asked, false)
+    }
+}
+
 /// If `entry` (one `NAME=value` string of the environment) is `name`'s, its value.
 pub fn value_of<'a>(entry: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     entry.strip_prefix(name)?.strip_prefix(b"=")
+}
+
+/// The launcher's variables in an environment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Variables<'a> {
+    /// `GOAMD64`'s value, if set.
+    pub goamd64: Option<&'a [u8]>,
+    /// `MGODEBUG`'s value, if set.
+    pub mgodebug: Option<&'a [u8]>,
+}
+
+impl<'a> Variables<'a> {
+    /// Takes note of one `NAME=value` entry. When a name appears twice, the
+    /// first one counts, as with Go's `os.Getenv` and libc's `getenv`: the
+    /// started program must see the level that was chosen for it.
+    pub fn note(&mut self, entry: &'a [u8]) {
+        if self.goamd64.is_none()
+            && let Some(value) = value_of(entry, b"GOAMD64")
+        {
+            self.goamd64 = Some(value);
+        } else if self.mgodebug.is_none()
+            && let Some(value) = value_of(entry, b"MGODEBUG")
+        {
+            self.mgodebug = Some(value);
+        }
+    }
+}
+
+/// How the chosen variant is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launch {
+    /// Mapped in place from the bundle's own pages (the default).
+    Mapped,
+    /// Through a memfd, because the bundle was built with `MGO_LAUNCH=memfd`.
+    MemfdByBundle,
+    /// Through a memfd, because `MGODEBUG=memfd` asked for it.
+    MemfdAsked,
+}
+
+/// How to start: what the bundle's flags and `MGODEBUG` ask for.
+pub fn launch(bundle_memfd: bool, debug: &Debug) -> Launch {
+    if debug.memfd {
+        Launch::MemfdAsked
+    } else if bundle_memfd {
+        Launch::MemfdByBundle
+    } else {
+        Launch::Mapped
+    }
 }
 
 #[cfg(test)]
@@ -73,23 +140,63 @@ mod tests {
 
     #[test]
     fn mgodebug_items() {
-        let d = |log, extract, unknown| Debug {
+        let d = |log, extract, memfd, unknown| Debug {
             log,
             extract,
+            memfd,
             unknown,
         };
-        let cases: [(&[u8], Debug); 7] = [
-            (b"", d(false, false, false)),
-            (b"log", d(true, false, false)),
-            (b"extract", d(false, true, false)),
-            (b"log,extract", d(true, true, false)),
-            (b",log,", d(true, false, false)),
-            (b"logs", d(false, false, true)),
-            (b"extract=1", d(false, false, true)),
+        let cases: [(&[u8], Debug); 9] = [
+            (b"", d(false, false, false, false)),
+            (b"log", d(true, false, false, false)),
+            (b"extract", d(false, true, false, false)),
+            (b"memfd", d(false, false, true, false)),
+            (b"log,extract", d(true, true, false, false)),
+            (b",log,memfd,", d(true, false, true, false)),
+            (b"logs", d(false, false, false, true)),
+            (b"extract=1", d(false, false, false, true)),
+            (b"MEMFD", d(false, false, false, true)),
         ];
         for (value, expected) in cases {
             assert_eq!(mgodebug(value), expected, "{value:?}");
         }
+    }
+
+    #[test]
+    fn a_privileged_start_ignores_mgodebug_and_says_so_only_when_asked_to_log() {
+        let none = Debug::default();
+        assert_eq!(effective_debug(b"extract", true), (none, false));
+        assert_eq!(effective_debug(b"extract,log", true), (none, true));
+        assert_eq!(effective_debug(b"memfd", true), (none, false));
+        assert_eq!(effective_debug(b"extract", false).0, mgodebug(b"extract"));
+        assert!(!effective_debug(b"log", false).1);
+    }
+
+    #[test]
+    fn the_first_of_duplicate_variables_counts() {
+        let mut vars = Variables::default();
+        for entry in [
+            &b"PATH=/bin"[..],
+            b"GOAMD64=v2",
+            b"MGODEBUG=log",
+            b"GOAMD64=v4",
+            b"MGODEBUG=extract",
+            b"GOAMD64X=v3",
+        ] {
+            vars.note(entry);
+        }
+        assert_eq!(vars.goamd64, Some(&b"v2"[..]));
+        assert_eq!(vars.mgodebug, Some(&b"log"[..]));
+    }
+
+    #[test]
+    fn launch_modes() {
+        let asked = mgodebug(b"memfd");
+        let plain = Debug::default();
+        assert_eq!(launch(false, &plain), Launch::Mapped);
+        assert_eq!(launch(true, &plain), Launch::MemfdByBundle);
+        assert_eq!(launch(false, &asked), Launch::MemfdAsked);
+        assert_eq!(launch(true, &asked), Launch::MemfdAsked);
     }
 
     #[test]

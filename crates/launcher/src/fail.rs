@@ -3,19 +3,87 @@
 //! fixed pieces.
 
 use crate::sys;
+use mgo_format::Encoding;
 use rustix::io::Errno;
 
 /// Exit statuses of the launcher itself, listed in docs/LAUNCHER.md for the
 /// people who ship bundles. A started variant's own statuses pass through.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i32)]
 pub enum Status {
     /// `MGODEBUG=extract` could not write the variant out.
     Extract = 124,
-    /// The bundle could not be read, or is truncated or damaged.
+    /// The bundle is truncated or damaged, or cannot be read.
     Damaged = 125,
-    /// The variant could not be put into a memfd or executed.
+    /// The system would not let the variant start: out of descriptors or
+    /// memory, a memfd or an exec refused.
     Exec = 126,
+}
+
+/// Why the launcher cannot go on.
+#[derive(Clone, Copy, Debug)]
+pub enum Failure {
+    /// The stored bytes of the variant at this level are damaged.
+    Damaged(u8, &'static [u8]),
+    /// The launcher has no decoder for this encoding.
+    Unsupported(Encoding),
+    /// Memory to decode into could not be had.
+    NoMemory,
+    /// A system call failed: what was being done, and the error. The status
+    /// is the one given, except that running out of a resource is never
+    /// blamed on the bundle.
+    System(&'static [u8], Errno, Status),
+}
+
+impl Failure {
+    /// Reports the failure and exits.
+    #[cold]
+    pub fn exit(self) -> ! {
+        match self {
+            Self::Damaged(level, why) => fail(
+                &[
+                    b"variant ",
+                    &level_name(level),
+                    b" is damaged (",
+                    why,
+                    b"): download or copy the bundle again",
+                ],
+                Status::Damaged,
+            ),
+            Self::Unsupported(encoding) => fail(
+                &[
+                    b"this launcher has no ",
+                    encoding.name().as_bytes(),
+                    b" decoder: the bundle is damaged",
+                ],
+                Status::Damaged,
+            ),
+            Self::NoMemory => fail_errno(
+                b"cannot allocate memory to decode the variant",
+                Errno::NOMEM,
+                Status::Exec,
+            ),
+            Self::System(what, err, status) => fail_errno(what, err, status_for(err, status)),
+        }
+    }
+}
+
+/// The status for a failed system call: the caller's, unless the error
+/// says that the system ran out of something (descriptors, memory,
+/// processes), which a damaged bundle cannot cause; there the plain build
+/// would not get further either.
+pub fn status_for(err: Errno, status: Status) -> Status {
+    match err {
+        Errno::MFILE | Errno::NFILE | Errno::NOMEM | Errno::AGAIN => Status::Exec,
+        _ => status,
+    }
+}
+
+/// `GOAMD64=vN`.
+pub fn level_name(level: u8) -> [u8; 10] {
+    let mut text = *b"GOAMD64=v0";
+    text[9] = b'0'.wrapping_add(level);
+    text
 }
 
 /// Writes `[mgo] launcher: ` and `parts` as one line on stderr.
@@ -57,7 +125,7 @@ pub fn fail_errno(what: &[u8], err: Errno, status: Status) -> ! {
 }
 
 /// A short description of the errors the launcher can meet; others by number.
-fn describe(err: Errno, digits: &mut [u8; 12]) -> &[u8] {
+pub fn describe(err: Errno, digits: &mut [u8; 12]) -> &[u8] {
     let known: &[u8] = match err {
         Errno::ACCESS => b"permission denied (EACCES)",
         Errno::PERM => b"operation not permitted (EPERM)",
@@ -76,6 +144,7 @@ fn describe(err: Errno, digits: &mut [u8; 12]) -> &[u8] {
         Errno::TOOBIG => b"argument list too long (E2BIG)",
         Errno::FBIG => b"file too large (EFBIG)",
         Errno::AGAIN => b"resource temporarily unavailable (EAGAIN)",
+        Errno::EXIST => b"the address is taken (EEXIST)",
         _ => b"",
     };
     if !known.is_empty() {

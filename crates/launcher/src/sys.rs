@@ -1,13 +1,18 @@
 //! Every contact with the kernel. Each wrapper's type says what can come back.
 //!
-//! rustix covers everything but `execveat` and `exit_group`: it keeps those
-//! in its unstable, hash-named runtime module, so two raw syscalls live here.
+//! rustix covers most calls. A few live here as raw syscalls: rustix keeps
+//! `execveat` and `exit_group` in its unstable runtime module, its
+//! `sched_getcpu` may look for the vDSO through /proc/self/auxv (a file
+//! read at every start), and the final jump is not a call at all.
 
 use core::ffi::CStr;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self, MemfdFlags, Mode, OFlags, SealFlags};
 use rustix::io::{self, Errno};
-use rustix::mm::{self, MapFlags, ProtFlags};
+use rustix::mm::{self, MapFlags, MprotectFlags, ProtFlags};
+
+/// The page size every mapping works in.
+pub const PAGE: usize = 4096;
 
 /// Opens the running bundle. `/proc/self/exe` names the file that was really
 /// executed, even if it was renamed since; without /proc (a bare chroot or
@@ -16,6 +21,8 @@ pub fn open_bundle(exec_path: Option<&CStr>) -> Result<OwnedFd, Errno> {
     let flags = OFlags::RDONLY | OFlags::CLOEXEC;
     match fs::open(c"/proc/self/exe", flags, Mode::empty()) {
         Ok(fd) => Ok(fd),
+        // Out of descriptors: the other path cannot do better.
+        Err(err @ (Errno::MFILE | Errno::NFILE)) => Err(err),
         Err(err) => match exec_path {
             Some(path) => fs::open(path, flags, Mode::empty()),
             None => Err(err),
@@ -23,22 +30,97 @@ pub fn open_bundle(exec_path: Option<&CStr>) -> Result<OwnedFd, Errno> {
     }
 }
 
+/// Opens a file read-only, close-on-exec (the interpreter).
+pub fn open_read(path: &CStr) -> Result<OwnedFd, Errno> {
+    fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+}
+
 /// The file's size in bytes.
 pub fn file_size(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
     Ok(fs::fstat(fd)?.st_size as u64)
 }
 
-/// Maps `len` bytes of the file from `offset` read-only. The caller checked
-/// that the file holds them, so touching the mapping cannot raise SIGBUS
-/// (unless the file shrinks under it, which the checksum of the copy catches
-/// only if the kernel hands back zeros; a truncating writer is not defended
-/// against).
-pub fn map_file(fd: BorrowedFd<'_>, offset: u64, len: usize) -> Result<&'static [u8], Errno> {
-    let page_offset = offset & !4095;
+/// Reads up to `buf.len()` bytes at `offset`; returns how many.
+pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+    loop {
+        match io::pread(fd, &mut *buf, offset) {
+            Err(Errno::INTR) => {}
+            other => return other,
+        }
+    }
+}
+
+/// A mapping of ours that is unmapped when dropped, so that nothing of the
+/// launcher's memory is left when it jumps into the program.
+pub struct Mapping {
+    base: *mut u8,
+    len: usize,
+}
+
+impl Mapping {
+    /// The first byte.
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes, readable.
+    pub fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: a live mapping of `len` readable bytes, ours alone.
+        unsafe { core::slice::from_raw_parts(self.base, self.len) }
+    }
+
+    /// The bytes, writable (only for mappings made writable).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: as `bytes`; the caller made the mapping writable.
+        unsafe { core::slice::from_raw_parts_mut(self.base, self.len) }
+    }
+
+    /// Takes charge of `len` bytes already mapped at `at`.
+    ///
+    /// # Safety
+    /// The range must be a mapping of this process that nothing else owns.
+    pub unsafe fn adopt(at: usize, len: usize) -> Self {
+        Self {
+            base: at as *mut u8,
+            len,
+        }
+    }
+
+    /// Keeps the pages mapped for good (the program's own segments).
+    pub fn keep(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: our own mapping, no longer referenced.
+            let _ = unsafe { mm::munmap(self.base.cast(), self.len) };
+        }
+    }
+}
+
+/// Maps `len` bytes of the file from `offset` read-only; the slice starts at
+/// `offset` (which need not be page-aligned). The caller checked that the
+/// file holds them, so touching the mapping cannot raise SIGBUS (unless the
+/// file shrinks under it; the kernel refuses writes to a running executable).
+pub fn map_file(fd: BorrowedFd<'_>, offset: u64, len: usize) -> Result<(Mapping, usize), Errno> {
+    let page_offset = offset & !(PAGE as u64 - 1);
     let skip = (offset - page_offset) as usize;
     let total = len.checked_add(skip).ok_or(Errno::NOMEM)?;
-    // SAFETY: a fresh private read-only mapping aliases nothing of ours; it is
-    // never unmapped, and exec releases it.
+    // SAFETY: a fresh private read-only mapping aliases nothing of ours.
     let base = unsafe {
         mm::mmap(
             core::ptr::null_mut(),
@@ -49,8 +131,221 @@ pub fn map_file(fd: BorrowedFd<'_>, offset: u64, len: usize) -> Result<&'static 
             page_offset,
         )?
     };
-    // SAFETY: the mapping is `total` bytes long and lives until exec or exit.
-    Ok(unsafe { core::slice::from_raw_parts(base.cast::<u8>().add(skip), len) })
+    Ok((
+        Mapping {
+            base: base.cast(),
+            len: total,
+        },
+        skip,
+    ))
+}
+
+fn prot_flags(prot: u32) -> ProtFlags {
+    let mut flags = ProtFlags::empty();
+    if prot & 1 != 0 {
+        flags |= ProtFlags::READ;
+    }
+    if prot & 2 != 0 {
+        flags |= ProtFlags::WRITE;
+    }
+    if prot & 4 != 0 {
+        flags |= ProtFlags::EXEC;
+    }
+    flags
+}
+
+/// Reserves `len` bytes of address space, inaccessible: at exactly `at`
+/// (refused where anything is mapped already), or where the kernel likes
+/// when `at` is `None`. Kernels before 4.17 take MAP_FIXED_NOREPLACE as a
+/// hint, so the address is checked as well.
+pub fn reserve(at: Option<usize>, len: usize) -> Result<Mapping, Errno> {
+    let flags = MapFlags::PRIVATE | MapFlags::NORESERVE;
+    let (hint, flags) = match at {
+        Some(at) => (
+            at as *mut core::ffi::c_void,
+            flags | MapFlags::FIXED_NOREPLACE,
+        ),
+        None => (core::ptr::null_mut(), flags),
+    };
+    // SAFETY: NOREPLACE (or no address) cannot clobber an existing mapping.
+    let base = unsafe { mm::mmap_anonymous(hint, len, ProtFlags::empty(), flags)? };
+    let mapping = Mapping {
+        base: base.cast(),
+        len,
+    };
+    if at.is_some_and(|at| at != base as usize) {
+        return Err(Errno::EXIST);
+    }
+    Ok(mapping)
+}
+
+/// Maps `len` bytes of the file at `offset` over our own reservation at
+/// `at`, private, with `prot` (PROT_* bits).
+///
+/// # Safety
+/// `at..at + len` must be address space this process reserved for it.
+pub unsafe fn map_file_at(
+    at: usize,
+    len: usize,
+    prot: u32,
+    fd: BorrowedFd<'_>,
+    offset: u64,
+) -> Result<(), Errno> {
+    // SAFETY: the caller owns the range; MAP_FIXED replaces its reservation.
+    unsafe {
+        mm::mmap(
+            at as *mut _,
+            len,
+            prot_flags(prot),
+            MapFlags::PRIVATE | MapFlags::FIXED,
+            fd,
+            offset,
+        )?
+    };
+    Ok(())
+}
+
+/// Changes the protections of our own pages.
+///
+/// # Safety
+/// `at..at + len` must be pages this process mapped for the program.
+pub unsafe fn protect(at: usize, len: usize, prot: u32) -> Result<(), Errno> {
+    let mut flags = MprotectFlags::empty();
+    if prot & 1 != 0 {
+        flags |= MprotectFlags::READ;
+    }
+    if prot & 2 != 0 {
+        flags |= MprotectFlags::WRITE;
+    }
+    if prot & 4 != 0 {
+        flags |= MprotectFlags::EXEC;
+    }
+    // SAFETY: the caller owns the pages.
+    unsafe { mm::mprotect(at as *mut _, len, flags) }
+}
+
+/// Gives back address space of ours.
+///
+/// # Safety
+/// Nothing may use `at..at + len` afterwards.
+pub unsafe fn unmap(at: usize, len: usize) {
+    if len != 0 {
+        // SAFETY: the caller owns the range.
+        let _ = unsafe { mm::munmap(at as *mut _, len) };
+    }
+}
+
+/// Fresh zeroed private memory, readable and writable, unmapped when
+/// dropped. `huge` asks for transparent huge pages (kernels with THP set to
+/// "madvise", the common default, give them only when asked): a few faults
+/// instead of one per 4 KiB.
+pub fn map_anonymous(len: usize, huge: bool) -> Result<Mapping, Errno> {
+    if len == 0 {
+        return Ok(Mapping {
+            base: core::ptr::null_mut(),
+            len: 0,
+        });
+    }
+    // SAFETY: a fresh anonymous mapping aliases nothing.
+    let base = unsafe {
+        mm::mmap_anonymous(
+            core::ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::PRIVATE,
+        )?
+    };
+    if huge {
+        // SAFETY: advice on our own fresh mapping. Without THP the advice
+        // fails harmlessly and the memory is simply made of small pages.
+        let _ = unsafe { mm::madvise(base, len, mm::Advice::LinuxHugepage) };
+    }
+    Ok(Mapping {
+        base: base.cast(),
+        len,
+    })
+}
+
+/// Replaces our reservation at `at..at + len` with zeroed anonymous pages
+/// of protection `prot`.
+///
+/// # Safety
+/// `at..at + len` must be address space this process reserved for it.
+pub unsafe fn map_zero_at(at: usize, len: usize, prot: u32) -> Result<(), Errno> {
+    // SAFETY: the caller owns the range.
+    unsafe {
+        mm::mmap_anonymous(
+            at as *mut _,
+            len,
+            prot_flags(prot),
+            MapFlags::PRIVATE | MapFlags::FIXED,
+        )?
+    };
+    Ok(())
+}
+
+/// Leaves one inaccessible page for the program's whole life that says
+/// which variant runs, to anyone who may read /proc/PID/maps: it lies at
+/// `at` when that address is free, and is named `name` (`[anon:NAME]`,
+/// Linux 5.17 with CONFIG_ANON_VMA_NAME) where names are supported. With
+/// neither, nothing is left. It costs no memory: it is never touched.
+pub fn leave_marker(at: usize, name: &CStr) {
+    let flags = MapFlags::PRIVATE | MapFlags::NORESERVE;
+    // SAFETY: NOREPLACE cannot clobber an existing mapping.
+    let placed = unsafe {
+        mm::mmap_anonymous(
+            at as *mut _,
+            PAGE,
+            ProtFlags::empty(),
+            flags | MapFlags::FIXED_NOREPLACE,
+        )
+    };
+    let (base, fixed) = match placed {
+        Ok(base) if base as usize == at => (base, true),
+        other => {
+            if let Ok(base) = other {
+                // An old kernel took the address as a hint.
+                // SAFETY: our own fresh page.
+                let _ = unsafe { mm::munmap(base, PAGE) };
+            }
+            // SAFETY: a fresh anonymous mapping aliases nothing.
+            match unsafe {
+                mm::mmap_anonymous(core::ptr::null_mut(), PAGE, ProtFlags::empty(), flags)
+            } {
+                Ok(base) => (base, false),
+                Err(_) => return,
+            }
+        }
+    };
+    // SAFETY: only the address range is used, never the bytes.
+    let region = unsafe { core::slice::from_raw_parts(base.cast::<u8>(), PAGE) };
+    let named = rustix::process::set_virtual_memory_region_name(region, Some(name)).is_ok();
+    if !named && !fixed {
+        // SAFETY: our own page, unused: anonymous and unnamed, it says nothing.
+        let _ = unsafe { mm::munmap(base, PAGE) };
+    }
+}
+
+/// The process's personality flags (personality(2) with 0xffffffff asks
+/// without changing them). rustix has no wrapper for it.
+pub fn personality() -> Option<u32> {
+    const SYS_PERSONALITY: usize = 135;
+    let ret: isize;
+    // SAFETY: a query; it changes nothing.
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") SYS_PERSONALITY as isize => ret,
+            in("rdi") 0xffff_ffffusize, lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    u32::try_from(ret).ok()
+}
+
+/// Random bits from the kernel (getrandom, non-blocking), or `None`.
+pub fn random() -> Option<u64> {
+    let mut bytes = [0u8; 8];
+    match rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::NONBLOCK) {
+        Ok(8) => Some(u64::from_le_bytes(bytes)),
+        _ => None,
+    }
 }
 
 /// Creates the memfd the variant is copied into. MFD_EXEC keeps it executable
@@ -70,6 +365,23 @@ pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), Errno> {
         match io::write(fd, bytes) {
             Ok(0) => return Err(Errno::IO),
             Ok(n) => bytes = bytes.get(n..).unwrap_or(&[]),
+            Err(Errno::INTR) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `bytes` at `offset`, resuming after partial writes and
+/// signals. Several threads may write disjoint ranges of one file at once.
+pub fn pwrite_all(fd: BorrowedFd<'_>, mut bytes: &[u8], mut offset: u64) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match io::pwrite(fd, bytes, offset) {
+            Ok(0) => return Err(Errno::IO),
+            Ok(n) => {
+                bytes = bytes.get(n..).unwrap_or(&[]);
+                offset += n as u64;
+            }
             Err(Errno::INTR) => {}
             Err(err) => return Err(err),
         }
@@ -111,7 +423,7 @@ pub unsafe fn exec_fd(fd: BorrowedFd<'_>, argv: *const *const u8, envp: *const *
         core::arch::asm!(
             "syscall",
             inlateout("rax") SYS_EXECVEAT as isize => ret,
-            in("rdi") rustix::fd::AsRawFd::as_raw_fd(&fd) as isize,
+            in("rdi") fd.as_raw_fd() as isize,
             in("rsi") c"".as_ptr(),
             in("rdx") argv,
             in("r10") envp,
@@ -122,41 +434,6 @@ pub unsafe fn exec_fd(fd: BorrowedFd<'_>, argv: *const *const u8, envp: *const *
         );
     }
     Errno::from_raw_os_error(-(ret as i32))
-}
-
-/// A child process made by [`fork`].
-pub struct Child(rustix::process::Pid);
-
-/// `fork()`: `Ok(None)` in the child, `Ok(Some(child))` in the parent.
-pub fn fork() -> Result<Option<Child>, Errno> {
-    const SYS_FORK: usize = 57;
-    let ret: isize;
-    // SAFETY: fork duplicates this single-threaded process; the child only
-    // reads memory and exits (see the caller), it never returns into code
-    // that assumes it is the parent.
-    unsafe {
-        core::arch::asm!("syscall", inlateout("rax") SYS_FORK as isize => ret,
-            lateout("rcx") _, lateout("r11") _, options(nostack));
-    }
-    if ret < 0 {
-        return Err(Errno::from_raw_os_error(-(ret as i32)));
-    }
-    Ok(rustix::process::Pid::from_raw(ret as i32).map(Child))
-}
-
-/// Waits for `child` and returns its exit status, or `None` if it did not
-/// exit normally. ECHILD means the parent of this process set SIGCHLD to
-/// SIG_IGN (inherited across exec), so the kernel reaped the child and its
-/// status is lost.
-pub fn wait(child: Child) -> Result<Option<i32>, Errno> {
-    loop {
-        match rustix::process::waitpid(Some(child.0), rustix::process::WaitOptions::empty()) {
-            Ok(Some((_, status))) => return Ok(status.exit_status()),
-            Ok(None) => return Ok(None),
-            Err(Errno::INTR) => {}
-            Err(err) => return Err(err),
-        }
-    }
 }
 
 /// Ends the process with `status`.
@@ -187,51 +464,119 @@ pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
     fd.as_fd()
 }
 
-/// Writes all of `bytes` at `offset`, resuming after partial writes and
-/// signals. Several threads may write disjoint ranges of one file at once.
-#[cfg(feature = "decoder")]
-pub fn pwrite_all(fd: BorrowedFd<'_>, mut bytes: &[u8], mut offset: u64) -> Result<(), Errno> {
-    while !bytes.is_empty() {
-        match io::pwrite(fd, bytes, offset) {
-            Ok(0) => return Err(Errno::IO),
-            Ok(n) => {
-                bytes = bytes.get(n..).unwrap_or(&[]);
-                offset += n as u64;
-            }
-            Err(Errno::INTR) => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(())
+/// The CPUs this process may run on now, as a set (at most [`MAX_CPUS`]),
+/// or `None` if the kernel will not say.
+pub fn usable_cpus() -> Option<rustix::thread::CpuSet> {
+    rustix::thread::sched_getaffinity(None).ok()
 }
 
-/// Fresh zeroed private memory that lives until exec. `huge` asks for
-/// transparent huge pages (kernels with THP set to "madvise", the common
-/// default, give them only when asked): a few faults instead of one per 4 KiB.
-#[cfg(feature = "decoder")]
-pub fn map_anonymous(len: usize, huge: bool) -> Result<&'static mut [u8], Errno> {
-    if len == 0 {
-        return Ok(&mut []);
+/// The highest CPU number [`usable_cpus`] looks at.
+pub const MAX_CPUS: usize = rustix::thread::CpuSet::MAX_CPU;
+
+/// The CPU this thread runs on now (getcpu), if the kernel says.
+pub fn current_cpu() -> Option<usize> {
+    const SYS_GETCPU: usize = 309;
+    let mut cpu = 0u32;
+    let ret: isize;
+    // SAFETY: getcpu writes one u32 into `cpu`; the other pointers are null.
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") SYS_GETCPU as isize => ret,
+            in("rdi") &raw mut cpu, in("rsi") 0usize, in("rdx") 0usize,
+            lateout("rcx") _, lateout("r11") _, options(nostack));
     }
-    // SAFETY: a fresh anonymous mapping aliases nothing; it is never unmapped.
-    let base = unsafe {
-        mm::mmap_anonymous(
-            core::ptr::null_mut(),
-            len,
-            ProtFlags::READ | ProtFlags::WRITE,
-            MapFlags::PRIVATE,
-        )?
-    };
-    if huge {
-        // SAFETY: advice on our own fresh mapping. Without THP the advice
-        // fails harmlessly and the memory is simply made of small pages.
-        let _ = unsafe { mm::madvise(base, len, mm::Advice::LinuxHugepage) };
-    }
-    // SAFETY: the mapping is `len` bytes, readable and writable, ours alone.
-    Ok(unsafe { core::slice::from_raw_parts_mut(base.cast::<u8>(), len) })
+    (ret == 0).then_some(cpu as usize)
 }
 
-/// How many CPUs this process may run on now (1 if the kernel will not say).
-pub fn usable_cpus() -> usize {
-    rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count() as usize)
+/// Restricts thread `tid` (of this process) to `cpu`.
+pub fn pin(tid: i32, cpu: usize) -> Result<(), Errno> {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    rustix::thread::sched_setaffinity(rustix::process::Pid::from_raw(tid), &set)
+}
+
+/// The bytes the final jump runs: they must stay mapped while it unmaps the
+/// rest of the launcher.
+pub fn jump_code() -> (usize, usize) {
+    let start = jump_to_program as *const () as usize;
+    let end = (&raw const mgo_jump_end) as usize;
+    (start, end.saturating_sub(start))
+}
+
+unsafe extern "C" {
+    /// The label right after [`jump_to_program`]'s last instruction.
+    static mgo_jump_end: u8;
+}
+
+/// Hands the process to the program: unmaps each `(address, length)` of
+/// `unmap` (a list ended by a zero length, which may name the launcher's
+/// own pages but not the pages of this code nor the list itself), sets the
+/// stack pointer the kernel started the process with, clears every general
+/// register and every vector register, as the kernel's exec does, and
+/// jumps to `entry`. The entry address is passed through the word just
+/// below the initial stack pointer, the one place it can be taken from with
+/// every register clear (a `ret`).
+///
+/// # Safety
+/// `entry` must be the program's (or its interpreter's) entry point, mapped
+/// and executable; `sp` the initial stack pointer, with the argument,
+/// environment and auxiliary vectors describing that program; `unmap`
+/// valid until the end and on the stack.
+#[unsafe(naked)]
+pub unsafe extern "C" fn jump_to_program(
+    entry: usize,
+    sp: *const usize,
+    unmap: *const [usize; 2],
+) -> ! {
+    core::arch::naked_asm!(
+        "mov r12, rdi",
+        "mov r13, rsi",
+        "mov r14, rdx",
+        "2:",
+        "mov rdi, [r14]",
+        "mov rsi, [r14 + 8]",
+        "test rsi, rsi",
+        "jz 3f",
+        "mov eax, 11", // munmap
+        "syscall",
+        "add r14, 16",
+        "jmp 2b",
+        "3:",
+        "mov [r13 - 8], r12",
+        "lea rsp, [r13 - 8]",
+        "xor eax, eax",
+        "xor ebx, ebx",
+        "xor ecx, ecx",
+        "xor edx, edx",
+        "xor esi, esi",
+        "xor edi, edi",
+        "xor ebp, ebp",
+        "xor r8d, r8d",
+        "xor r9d, r9d",
+        "xor r10d, r10d",
+        "xor r11d, r11d",
+        "xor r12d, r12d",
+        "xor r13d, r13d",
+        "xor r14d, r14d",
+        "xor r15d, r15d",
+        "pxor xmm0, xmm0",
+        "pxor xmm1, xmm1",
+        "pxor xmm2, xmm2",
+        "pxor xmm3, xmm3",
+        "pxor xmm4, xmm4",
+        "pxor xmm5, xmm5",
+        "pxor xmm6, xmm6",
+        "pxor xmm7, xmm7",
+        "pxor xmm8, xmm8",
+        "pxor xmm9, xmm9",
+        "pxor xmm10, xmm10",
+        "pxor xmm11, xmm11",
+        "pxor xmm12, xmm12",
+        "pxor xmm13, xmm13",
+        "pxor xmm14, xmm14",
+        "pxor xmm15, xmm15",
+        "cld",
+        "ret",
+        ".globl mgo_jump_end",
+        "mgo_jump_end:",
+    )
 }

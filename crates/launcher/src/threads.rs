@@ -1,7 +1,8 @@
-//! Just enough threads to decode chunks on several CPUs: raw `clone(2)`
-//! threads that share everything, run one closure and exit. No libc means no
-//! pthreads, and the launcher needs no thread-local storage, joins by the
-//! kernel's clear-child-tid futex, and never outlives the exec that follows.
+//! Just enough threads to verify and decode blocks on several CPUs: raw
+//! `clone(2)` threads that share everything, run one closure and exit. No
+//! libc means no pthreads; the launcher needs no thread-local storage, joins
+//! by the kernel's clear-child-tid futex, and unmaps every thread's stack
+//! before it returns, so nothing of them is left when the program starts.
 
 use crate::sys;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -18,31 +19,49 @@ const GUARD_SIZE: usize = 4096;
 /// Most threads the launcher starts besides its own.
 pub const MAX_EXTRA: usize = 7;
 
+/// How many threads to run work on: one per CPU this process may use, at
+/// most `limit` and at most [`MAX_EXTRA`] + 1.
+pub fn runners(limit: usize) -> usize {
+    let cpus = sys::usable_cpus().map_or(1, |set| set.count() as usize);
+    cpus.clamp(1, MAX_EXTRA + 1).min(limit.max(1))
+}
+
 /// Runs `work` on the calling thread and on `extra` more threads (at most
-/// [`MAX_EXTRA`]), and returns when every one has returned. Threads that
-/// cannot be created are simply not used: `work` must share out its items
+/// [`MAX_EXTRA`]), and returns when every one has returned. Each extra
+/// thread is pinned to a CPU other than the caller's when there is one to
+/// spare: left to the scheduler, a new thread can wait a millisecond for a
+/// CPU while the caller runs on the one it was woken on. Threads that cannot
+/// be created are simply not used: `work` must share out its items
 /// dynamically, so that any number of runners finishes the job.
 pub fn run(extra: usize, work: &(dyn Fn() + Sync)) {
     // Cleared by the kernel when the thread exits (CLONE_CHILD_CLEARTID).
     let alive: [AtomicU32; MAX_EXTRA] = [const { AtomicU32::new(0) }; MAX_EXTRA];
-    for flag in alive.iter().take(extra.min(MAX_EXTRA)) {
-        let Ok(stack) = sys::map_anonymous(GUARD_SIZE + STACK_SIZE, false) else {
+    let mut stacks: [Option<sys::Mapping>; MAX_EXTRA] = [const { None }; MAX_EXTRA];
+    let mut spare_cpus = spare_cpus();
+    for (flag, slot) in alive
+        .iter()
+        .zip(stacks.iter_mut())
+        .take(extra.min(MAX_EXTRA))
+    {
+        let Ok(mut stack) = sys::map_anonymous(GUARD_SIZE + STACK_SIZE, false) else {
             break;
         };
         // SAFETY: the guard page is the start of our own fresh mapping.
-        let _ = unsafe {
-            rustix::mm::mprotect(
-                stack.as_mut_ptr().cast(),
-                GUARD_SIZE,
-                rustix::mm::MprotectFlags::empty(),
-            )
-        };
+        let _ = unsafe { sys::protect(stack.base() as usize, GUARD_SIZE, 0) };
         flag.store(1, Ordering::Relaxed);
-        // SAFETY: `work` and `alive` outlive the thread: this function waits
-        // below until the kernel has cleared every flag it set.
-        if unsafe { spawn(stack, flag, &work) }.is_err() {
-            flag.store(0, Ordering::Relaxed);
-            break;
+        // SAFETY: `work`, `alive` and the stack outlive the thread: this
+        // function waits below until the kernel has cleared every flag.
+        match unsafe { spawn(stack.bytes_mut(), flag, &work) } {
+            Ok(tid) => {
+                if let Some(cpu) = spare_cpus.next() {
+                    let _ = sys::pin(tid, cpu);
+                }
+                *slot = Some(stack);
+            }
+            Err(_) => {
+                flag.store(0, Ordering::Relaxed);
+                break;
+            }
         }
     }
     work();
@@ -55,6 +74,16 @@ pub fn run(extra: usize, work: &(dyn Fn() + Sync)) {
             futex_wait(flag, value);
         }
     }
+    // Every thread has exited: the stacks are unmapped as they drop.
+    drop(stacks);
+}
+
+/// The CPUs this process may use, other than the one this thread runs on.
+fn spare_cpus() -> impl Iterator<Item = usize> {
+    let set = sys::usable_cpus();
+    let current = sys::current_cpu();
+    (0..sys::MAX_CPUS)
+        .filter(move |&cpu| Some(cpu) != current && set.as_ref().is_some_and(|s| s.is_set(cpu)))
 }
 
 /// The first code a new thread runs, on its own stack: `arg` points to the
@@ -67,7 +96,7 @@ extern "C" fn thread_main(arg: *const &(dyn Fn() + Sync)) -> ! {
 }
 
 /// Starts a thread on `stack` running `work`; the kernel clears `alive` and
-/// wakes its futex when the thread exits.
+/// wakes its futex when the thread exits. Returns the thread's ID.
 ///
 /// # Safety
 /// `stack`, `alive` and `work` must stay valid until the thread has exited.
@@ -75,7 +104,7 @@ unsafe fn spawn(
     stack: &mut [u8],
     alive: &AtomicU32,
     work: &&(dyn Fn() + Sync),
-) -> Result<(), Errno> {
+) -> Result<i32, Errno> {
     const SYS_CLONE: usize = 56;
     const FLAGS: usize = 0x100 // CLONE_VM
         | 0x200 // CLONE_FS
@@ -121,7 +150,7 @@ unsafe fn spawn(
     if ret < 0 {
         return Err(Errno::from_raw_os_error(-(ret as i32)));
     }
-    Ok(())
+    Ok(ret as i32)
 }
 
 /// Sleeps while `*word == value` (or until a spurious wake-up).

@@ -23,6 +23,8 @@ pub struct Variants {
     pub builds: Vec<(u8, Vec<u8>)>,
     /// MGO_COMPRESS.
     pub mode: crate::compress::Mode,
+    /// The table's flags (MGO_LAUNCH=memfd sets [`mgo_format::FLAG_MEMFD_LAUNCH`]).
+    pub flags: u32,
 }
 
 /// A bundle could not be assembled from its inputs.
@@ -43,10 +45,11 @@ fn error(message: impl Into<String>) -> Error {
 
 /// Where the bundle segment claims to live in the address space. No loader
 /// maps it; the address exists so that `debug/buildinfo` (which reads a
-/// section's bytes through the program header covering its address) finds
-/// the copied `.go.buildinfo`. It is far above anything the launcher loads,
+/// section's bytes through the first program header covering its address)
+/// finds the copied `.go.buildinfo`. It is far above anything the launcher
+/// loads (it is linked at 0x40000000, its zstd arena ends below 0x41000000),
 /// and congruent to the file offset modulo the page size as ELF expects.
-const SEGMENT_ADDRESS_BASE: u64 = 0x4000_0000;
+const SEGMENT_ADDRESS_BASE: u64 = 0x1_0000_0000;
 
 /// Go's build info blob is 16-byte aligned (buildInfoAlign in debug/buildinfo).
 const BUILDINFO_ALIGN: u64 = 16;
@@ -129,7 +132,7 @@ impl<'a> Plan<'a> {
             crate::compress::encode(&variants.builds, variants.mode, threads).map_err(error)?;
         let stored: Vec<mgo_format::StoredVariant<'_>> =
             encoded.iter().map(|e| e.as_stored()).collect();
-        let layout = mgo_format::layout(&stored).map_err(|err| error(err.0))?;
+        let layout = mgo_format::layout(&stored, variants.flags).map_err(|err| error(err.0))?;
         let buildinfo_offset = segment_offset + align(layout.size, BUILDINFO_ALIGN);
         let segment_end = buildinfo_offset + buildinfo.len() as u64;
         let segment_size = segment_end - segment_offset;
@@ -264,6 +267,15 @@ impl<'a> Plan<'a> {
         };
         put(out, 0, &self.head)?;
         put(out, self.segment_offset, self.layout.table())?;
+        for placed in self.layout.placed() {
+            let blocks = self
+                .encoded
+                .get(placed.source)
+                .map_or(&[][..], |e| e.as_stored().blocks);
+            let mut directory = vec![0u8; blocks.len() * mgo_format::BLOCK_RECORD_SIZE];
+            mgo_format::write_blocks(&mut directory, blocks);
+            put(out, self.segment_offset + placed.blocks_offset, &directory)?;
+        }
         for placed in self.layout.placed() {
             let bytes = self
                 .encoded

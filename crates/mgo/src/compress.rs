@@ -1,23 +1,24 @@
-//! MGO_COMPRESS: how the variants are stored (docs/FORMAT.md, "Encoded
-//! variants"; docs/CLI.md, "MGO_COMPRESS").
+//! How the variants are stored (docs/FORMAT.md, "Blocks"; docs/CLI.md,
+//! "Compression").
 //!
-//! Each variant is cut into chunks of [`CHUNK_SIZE`] bytes and every chunk is
-//! compressed on its own, so that the launcher can decode them on several
-//! CPUs. The chunks are also what this side shares out among its threads;
-//! since a chunk's bytes depend only on the chunk (and, in the `Z` modes, on
-//! the reference variant), the output is the same whatever the number of
-//! threads.
+//! Each variant is cut into blocks (see [`cut`]), every one checksummed and,
+//! with `MGO_COMPRESS`, compressed on its own, so that the launcher can
+//! verify and decode them on several CPUs, and decode the loadable ones
+//! straight into place. The blocks are also what this side shares out among
+//! its threads; since a block's bytes depend only on the block (and, in the
+//! `Z` modes, on the reference variant), the output is the same whatever the
+//! number of threads.
 
-use mgo_format::{
-    ChunkRecord, Encoding, StoredVariant, chunk_directory_size, write_chunk_directory,
-};
+use mgo_format::{BlockRecord, Encoding, StoredVariant};
 use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Decoded bytes per chunk. Smaller chunks share the launcher's work out more
-/// evenly and need smaller buffers there; larger ones compress better
-/// (docs/DESIGN.md, "Chunks", gives the measurements behind this value).
+/// Largest block, in decoded bytes. Smaller blocks share the launcher's work
+/// out more evenly and need smaller buffers there; larger ones compress
+/// better (docs/DESIGN.md, "Blocks", gives the measurements behind this
+/// value).
 pub const CHUNK_SIZE: usize = 1 << 20;
 
 /// What `MGO_COMPRESS` asked for.
@@ -83,6 +84,7 @@ pub struct Encoded<'a> {
     size: u64,
     checksum: u64,
     stored: Cow<'a, [u8]>,
+    blocks: Vec<BlockRecord>,
 }
 
 impl Encoded<'_> {
@@ -95,6 +97,7 @@ impl Encoded<'_> {
             size: self.size,
             checksum: self.checksum,
             stored: &self.stored,
+            blocks: &self.blocks,
         }
     }
 }
@@ -109,6 +112,92 @@ pub fn reference_level(levels: &[u8]) -> Option<u8> {
     levels.last().copied()
 }
 
+/// Size of the first block: one page, which holds the ELF header and the
+/// program headers, so that the launcher can decode it on its own to plan
+/// the mapping before it decodes the rest straight into place.
+pub const FIRST_BLOCK: usize = 4096;
+
+const PAGE: usize = 4096;
+
+/// The file ranges the kernel maps for the executable's PT_LOAD segments,
+/// whole pages, within the file; none if it is not an ELF executable.
+pub fn loadable_ranges(executable: &[u8]) -> Vec<Range<usize>> {
+    use object::read::elf::{FileHeader, ProgramHeader};
+    let endian = object::LittleEndian;
+    let Ok(header) = object::elf::FileHeader64::<object::LittleEndian>::parse(executable) else {
+        return Vec::new();
+    };
+    let Ok(headers) = header.program_headers(endian, executable) else {
+        return Vec::new();
+    };
+    headers
+        .iter()
+        .filter(|p| p.p_type(endian) == object::elf::PT_LOAD && p.p_filesz(endian) > 0)
+        .map(|p| {
+            let offset = p.p_offset(endian) as usize;
+            let end = offset.saturating_add(p.p_filesz(endian) as usize);
+            let start = offset / PAGE * PAGE;
+            start.min(executable.len())
+                ..end
+                    .div_ceil(PAGE)
+                    .saturating_mul(PAGE)
+                    .min(executable.len())
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// One block of an executable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Piece {
+    /// Its bytes' range in the executable.
+    pub range: Range<usize>,
+    /// Whether a PT_LOAD segment maps any of them: the launcher's mapped
+    /// start needs exactly these blocks.
+    pub loadable: bool,
+}
+
+/// Cuts an executable into blocks (docs/FORMAT.md, "What mgo writes"): the
+/// first page alone, then cuts at every boundary of a segment's file pages,
+/// so that each block lies wholly inside or wholly outside what a segment
+/// maps, and at most [`CHUNK_SIZE`] bytes in each.
+pub fn cut(executable: &[u8]) -> Vec<Piece> {
+    let size = executable.len();
+    let loadable = loadable_ranges(executable);
+    let mut points: Vec<usize> = vec![0, FIRST_BLOCK.min(size), size];
+    for range in &loadable {
+        points.push(range.start);
+        points.push(range.end);
+    }
+    points.sort_unstable();
+    points.dedup();
+    let mut pieces = Vec::new();
+    for pair in points.windows(2) {
+        let &[start, end] = pair else { continue };
+        let mut at = start;
+        while at < end {
+            let next = (at + CHUNK_SIZE).min(end);
+            pieces.push(Piece {
+                range: at..next,
+                loadable: loadable.iter().any(|r| r.start < next && at < r.end),
+            });
+            at = next;
+        }
+    }
+    pieces
+}
+
+/// The dictionary of a block compressed against the reference: the
+/// reference's loadable part for a loadable block (so that the launcher's
+/// mapped start decodes no more of the reference than that), all of it for
+/// the rest (DWARF and symbols resemble the reference's own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dictionary {
+    None,
+    Loadable,
+    Whole,
+}
+
 /// Encodes `builds` (level, executable), in ascending level order, with
 /// `mode`, on up to `threads` threads.
 pub fn encode<'a>(
@@ -116,21 +205,6 @@ pub fn encode<'a>(
     mode: Mode,
     threads: usize,
 ) -> Result<Vec<Encoded<'a>>, String> {
-    let entry = |(level, bytes): &(u8, Vec<u8>), reference: u8, stored: Cow<'a, [u8]>| Encoded {
-        level: *level,
-        encoding: mode.encoding(),
-        reference,
-        size: bytes.len() as u64,
-        checksum: mgo_format::checksum(bytes),
-        stored,
-    };
-    if mode == Mode::Raw {
-        return Ok(builds
-            .iter()
-            .map(|build| entry(build, 0, Cow::Borrowed(&build.1)))
-            .collect());
-    }
-
     // Identical executables are encoded once; layout() then stores them once.
     let first_copy: Vec<usize> = builds
         .iter()
@@ -142,6 +216,40 @@ pub fn encode<'a>(
                 .unwrap_or(i)
         })
         .collect();
+    let pieces: Vec<Vec<Piece>> = builds.iter().map(|(_, bytes)| cut(bytes)).collect();
+    let entry = |(level, bytes): &(u8, Vec<u8>), reference, stored, blocks| Encoded {
+        level: *level,
+        encoding: mode.encoding(),
+        reference,
+        size: bytes.len() as u64,
+        checksum: mgo_format::checksum(bytes),
+        stored,
+        blocks,
+    };
+    if mode == Mode::Raw {
+        return Ok(builds
+            .iter()
+            .zip(&pieces)
+            .map(|(build, pieces)| {
+                let blocks = pieces
+                    .iter()
+                    .map(|piece| {
+                        let bytes = build.1.get(piece.range.clone()).unwrap_or(&[]);
+                        BlockRecord {
+                            offset: piece.range.start as u64,
+                            size: bytes.len() as u64,
+                            checksum: mgo_format::checksum(bytes),
+                            stored_offset: piece.range.start as u64,
+                            stored_size: bytes.len() as u64,
+                            dictionary_size: 0,
+                        }
+                    })
+                    .collect();
+                entry(build, 0, Cow::Borrowed(&build.1[..]), blocks)
+            })
+            .collect());
+    }
+
     let levels: Vec<u8> = builds.iter().map(|(level, _)| *level).collect();
     let reference = match mode {
         Mode::ZstdAgainstReference(_) => reference_level(&levels)
@@ -150,119 +258,113 @@ pub fn encode<'a>(
             .and_then(|r| builds.get(r).map(|build| (r, build))),
         _ => None,
     };
-    // Variants to encode: the reference (or every variant) first, then those
-    // compressed against it, which need its prepared dictionary.
-    let distinct: Vec<usize> = first_copy
+    let reference_bytes: &[u8] = reference.map_or(&[], |(_, (_, bytes))| bytes);
+    let loadable_end = loadable_ranges(reference_bytes)
+        .iter()
+        .map(|r| r.end)
+        .max()
+        .filter(|&end| end > 0)
+        .unwrap_or(reference_bytes.len());
+    let dictionary_of = |variant: usize, piece: &Piece| match reference {
+        Some((r, _)) if r != variant && piece.loadable => Dictionary::Loadable,
+        Some((r, _)) if r != variant => Dictionary::Whole,
+        _ => Dictionary::None,
+    };
+    let dictionary_bytes = |dictionary: Dictionary| match dictionary {
+        Dictionary::None => &[][..],
+        Dictionary::Loadable => reference_bytes
+            .get(..loadable_end)
+            .unwrap_or(reference_bytes),
+        Dictionary::Whole => reference_bytes,
+    };
+
+    // Every distinct variant's blocks, each with its dictionary.
+    let jobs: Vec<(usize, Range<usize>, Dictionary)> = first_copy
         .iter()
         .enumerate()
         .filter(|&(i, &first)| first == i)
-        .map(|(i, _)| i)
+        .flat_map(|(i, _)| {
+            pieces
+                .get(i)
+                .into_iter()
+                .flatten()
+                .map(move |piece| (i, piece.range.clone(), dictionary_of(i, piece)))
+        })
         .collect();
-    let (alone, against): (Vec<usize>, Vec<usize>) = distinct
-        .iter()
-        .partition(|&&i| reference.is_none_or(|(r, _)| r == i));
-
-    let mut compressed: Vec<Vec<Vec<u8>>> = vec![Vec::new(); builds.len()];
-    compress_chunks(builds, &alone, mode, threads, None, &mut compressed)?;
-    if let (Some((_, (_, reference_bytes))), false) = (reference, against.is_empty()) {
-        let Mode::ZstdAgainstReference(level) = mode else {
-            unreachable!("a reference exists in the Z modes only")
+    let level = match mode {
+        Mode::ZstdAgainstReference(level) => level,
+        _ => 0,
+    };
+    let prepare = |dictionary: Dictionary| -> Result<Option<ReferenceDictionary<'_>>, String> {
+        if dictionary == Dictionary::None || !jobs.iter().any(|job| job.2 == dictionary) {
+            return Ok(None);
+        }
+        ReferenceDictionary::new(dictionary_bytes(dictionary), level).map(Some)
+    };
+    let loadable_dictionary = prepare(Dictionary::Loadable)?;
+    let whole_dictionary = prepare(Dictionary::Whole)?;
+    let compressed = parallel_map(&jobs, threads, Compressor::new, |compressor, job| {
+        let (variant, range, dictionary) = job;
+        let bytes = builds
+            .get(*variant)
+            .and_then(|(_, bytes)| bytes.get(range.clone()))
+            .unwrap_or(&[]);
+        let prepared = match dictionary {
+            Dictionary::None => None,
+            Dictionary::Loadable => loadable_dictionary.as_ref(),
+            Dictionary::Whole => whole_dictionary.as_ref(),
         };
-        let dictionary = ReferenceDictionary::new(reference_bytes, level)?;
-        compress_chunks(
-            builds,
-            &against,
-            mode,
-            threads,
-            Some(&dictionary),
-            &mut compressed,
-        )?;
-    }
+        compressor.compress(mode, bytes, prepared)
+    })?;
 
+    let mut stored: Vec<(Vec<u8>, Vec<BlockRecord>)> = vec![Default::default(); builds.len()];
+    for ((variant, range, dictionary), output) in jobs.iter().zip(compressed) {
+        let Some((payload, records)) = stored.get_mut(*variant) else {
+            continue;
+        };
+        let bytes = builds
+            .get(*variant)
+            .and_then(|(_, bytes)| bytes.get(range.clone()))
+            .unwrap_or(&[]);
+        records.push(BlockRecord {
+            offset: range.start as u64,
+            size: bytes.len() as u64,
+            checksum: mgo_format::checksum(bytes),
+            stored_offset: payload.len() as u64,
+            stored_size: output.len() as u64,
+            dictionary_size: dictionary_bytes(*dictionary).len() as u64,
+        });
+        payload.extend_from_slice(&output);
+    }
+    let reference_level = reference.map_or(0, |(_, (level, _))| *level);
     let mut encoded = Vec::with_capacity(builds.len());
     for (build, &source) in builds.iter().zip(&first_copy) {
-        let (source_bytes, chunks) = match (builds.get(source), compressed.get(source)) {
-            (Some((_, bytes)), Some(chunks)) => (bytes, chunks),
-            _ => return Err("internal error: a variant lost its encoding".into()),
-        };
-        let against = reference.filter(|&(r, _)| r != source);
-        let directory = chunk_directory_size(chunks.len());
-        let mut records = Vec::with_capacity(chunks.len());
-        let mut offset = directory as u64;
-        for (chunk, decoded) in chunks.iter().zip(chunks_of(source_bytes)) {
-            records.push(ChunkRecord {
-                stored_offset: offset,
-                stored_size: chunk.len() as u64,
-                checksum: mgo_format::checksum(decoded),
-                dictionary_offset: 0,
-                dictionary_size: against.map_or(0, |(_, (_, r))| r.len() as u64),
-            });
-            offset += chunk.len() as u64;
-        }
-        let mut payload = vec![0u8; directory];
-        write_chunk_directory(&mut payload, CHUNK_SIZE as u32, &records);
-        for chunk in chunks {
-            payload.extend_from_slice(chunk);
-        }
-        let reference_level = against.map_or(0, |(_, (level, _))| *level);
-        encoded.push(entry(build, reference_level, Cow::Owned(payload)));
+        let (payload, records) = stored
+            .get(source)
+            .cloned()
+            .ok_or("internal error: a variant lost its encoding")?;
+        let against = reference.is_some_and(|(r, _)| r != source);
+        let reference = if against { reference_level } else { 0 };
+        encoded.push(entry(build, reference, Cow::Owned(payload), records));
     }
     Ok(encoded)
 }
 
-/// From this zstd level on (the binary-tree match finders), chunks are
+/// From this zstd level on (the binary-tree match finders), blocks are
 /// compressed against a dictionary prepared once from the reference: those
-/// finders see the whole reference, and loading it for every chunk would cost
-/// as much as compressing it each time. Below it, the fast match finders only
-/// index the reference's last window, so each chunk instead gets the
-/// reference as a prefix and long-distance matching, which indexes all of it
-/// quickly (measured on cmd/go: v3 against v4 at level 3, 11.1 MB without
-/// long matching, 5.6 MB with it).
+/// finders see the whole reference, and loading it for every block would
+/// cost as much as compressing it each time. Below it, the fast match
+/// finders only index the reference's last window, so each block instead
+/// gets the reference as a prefix and long-distance matching, which indexes
+/// all of it quickly (measured on cmd/go: v3 against v4 at level 3, 11.1 MB
+/// without long matching, 5.6 MB with it).
 const PREPARED_DICTIONARY_LEVEL: i32 = 13;
 
-/// The chunks `bytes` is cut into; nothing at all still makes one (empty) chunk.
-fn chunks_of(bytes: &[u8]) -> Vec<&[u8]> {
-    let mut chunks: Vec<&[u8]> = bytes.chunks(CHUNK_SIZE).collect();
-    if chunks.is_empty() {
-        chunks.push(&[]);
-    }
-    chunks
-}
-
-/// Compresses every chunk of the `variants` (indices into `builds`) on up to
-/// `threads` threads and appends them, in order, to `compressed[variant]`.
-fn compress_chunks<'d>(
-    builds: &[(u8, Vec<u8>)],
-    variants: &[usize],
-    mode: Mode,
-    threads: usize,
-    dictionary: Option<&'d ReferenceDictionary<'d>>,
-    compressed: &mut [Vec<Vec<u8>>],
-) -> Result<(), String> {
-    let jobs: Vec<(usize, &[u8])> = variants
-        .iter()
-        .filter_map(|&v| builds.get(v).map(|(_, bytes)| (v, bytes)))
-        .flat_map(|(v, bytes)| chunks_of(bytes).into_iter().map(move |chunk| (v, chunk)))
-        .collect();
-    let outputs = parallel_map(
-        &jobs,
-        threads,
-        Compressor::new,
-        |compressor, &(_, chunk)| compressor.compress(mode, chunk, dictionary),
-    )?;
-    for (&(v, _), output) in jobs.iter().zip(outputs) {
-        if let Some(list) = compressed.get_mut(v) {
-            list.push(output);
-        }
-    }
-    Ok(())
-}
-
-/// The reference variant, as every chunk compressed against it sees it.
+/// The reference variant, as every block compressed against it sees it.
 struct ReferenceDictionary<'a> {
     bytes: &'a [u8],
     prepared: Option<zstd_safe::CDict<'static>>,
-    /// Window that reaches from any chunk back to the reference's start.
+    /// Window that reaches from any block back to the reference's start.
     window_log: u32,
 }
 
@@ -436,7 +538,7 @@ fn parallel_map<I: Sync, S, T: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mgo_format::{Chunks, Table};
+    use mgo_format::{BLOCK_RECORD_SIZE, Blocks, Table, write_blocks};
 
     #[test]
     fn modes_parse_and_bad_ones_name_the_valid_forms() {
@@ -516,48 +618,49 @@ mod tests {
     /// the format's parser, decodes every variant and compares.
     fn assert_round_trip(builds: &[(u8, Vec<u8>)], encoded: &[Encoded], mode: Mode) {
         let variants: Vec<_> = encoded.iter().map(Encoded::as_stored).collect();
-        let layout = mgo_format::layout(&variants).unwrap();
+        let layout = mgo_format::layout(&variants, 0).unwrap();
         let mut segment = vec![0u8; layout.size as usize];
         segment[..layout.table().len()].copy_from_slice(layout.table());
         for placed in layout.placed() {
-            let bytes = variants[placed.source].stored;
-            segment[placed.offset as usize..][..bytes.len()].copy_from_slice(bytes);
+            let variant = &variants[placed.source];
+            let at = placed.blocks_offset as usize;
+            write_blocks(
+                &mut segment[at..at + variant.blocks.len() * BLOCK_RECORD_SIZE],
+                variant.blocks,
+            );
+            segment[placed.offset as usize..][..variant.stored.len()]
+                .copy_from_slice(variant.stored);
         }
         let table = Table::parse(&segment, segment.len() as u64).unwrap();
-        let stored_bytes =
-            |e: &mgo_format::Entry| &segment[e.offset as usize..][..e.stored_size as usize];
         for (entry, (level, bytes)) in table.entries().iter().zip(builds) {
             assert_eq!(entry.level, *level);
             assert_eq!(entry.encoding, mode.encoding(), "{mode:?}");
-            if entry.encoding == Encoding::Raw {
-                assert_eq!(stored_bytes(entry), &bytes[..]);
-                continue;
-            }
-            let reference = table
-                .reference_of(entry)
-                .map(|r| builds[usize::from(r.level) - 1].1.as_slice());
+            let reference = table.reference_of(entry).and_then(|r| {
+                builds
+                    .iter()
+                    .find(|(level, _)| *level == r.level)
+                    .map(|(_, bytes)| bytes.as_slice())
+            });
             let expected_reference = matches!(mode, Mode::ZstdAgainstReference(_)) && *level != 4;
             assert_eq!(reference.is_some(), expected_reference, "{mode:?} v{level}");
-            let chunks = Chunks::parse(
-                stored_bytes(entry),
-                entry,
-                reference.map(|r| r.len() as u64),
-            )
-            .unwrap();
-            assert_eq!(chunks.len(), bytes.len().div_ceil(CHUNK_SIZE));
+            let blocks = Blocks::parse(&segment, entry, reference.map(|r| r.len() as u64)).unwrap();
+            assert_eq!(blocks.len(), cut(bytes).len());
             let mut decoded = Vec::new();
-            for i in 0..chunks.len() {
-                let chunk = chunks.get(i);
-                let dictionary = reference.map_or(&[][..], |r| &r[chunk.dictionary.clone()]);
-                let out = decode(entry.encoding, chunk.stored, chunk.size, dictionary);
-                assert_eq!(mgo_format::checksum(&out), chunk.checksum);
+            for i in 0..blocks.len() {
+                let block = blocks.get(i);
+                assert_eq!(block.offset as usize, decoded.len());
+                let dictionary = reference.map_or(&[][..], |r| &r[..block.dictionary_size]);
+                let out = decode(entry.encoding, block.stored, block.size, dictionary);
+                assert_eq!(mgo_format::checksum(&out), block.checksum);
                 decoded.extend_from_slice(&out);
             }
             assert!(decoded == *bytes, "{mode:?} v{level} does not round-trip");
-            assert!(
-                entry.stored_size < entry.size,
-                "{mode:?} v{level} did not shrink"
-            );
+            if entry.encoding != Encoding::Raw {
+                assert!(
+                    entry.stored_size < entry.size,
+                    "{mode:?} v{level} did not shrink"
+                );
+            }
         }
     }
 
@@ -617,7 +720,7 @@ mod tests {
         ] {
             let encoded = encode(&builds, mode, 2).unwrap();
             let variants: Vec<_> = encoded.iter().map(Encoded::as_stored).collect();
-            let layout = mgo_format::layout(&variants).unwrap();
+            let layout = mgo_format::layout(&variants, 0).unwrap();
             assert_eq!(layout.placed().len(), 2, "{mode:?}");
         }
     }
@@ -637,5 +740,85 @@ mod tests {
             let against = total(Mode::ZstdAgainstReference(level));
             assert!(against * 2 < alone, "level {level}: {against} vs {alone}");
         }
+    }
+
+    /// This test binary is an ELF executable with PT_LOAD segments: its
+    /// blocks must start with one page, cut at every boundary of a
+    /// segment's file pages, never exceed CHUNK_SIZE, and tile it.
+    #[test]
+    fn blocks_are_cut_at_segment_boundaries() {
+        let executable = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let loadable = loadable_ranges(&executable);
+        assert!(loadable.len() >= 2, "{loadable:?}");
+        let pieces = cut(&executable);
+        assert_eq!(pieces[0].range, 0..FIRST_BLOCK);
+        let mut at = 0;
+        for piece in &pieces {
+            assert_eq!(piece.range.start, at);
+            assert!(piece.range.len() <= CHUNK_SIZE && !piece.range.is_empty());
+            at = piece.range.end;
+            // Wholly inside or wholly outside every segment's file pages.
+            for range in &loadable {
+                let overlaps = piece.range.start < range.end && range.start < piece.range.end;
+                let inside = range.start <= piece.range.start && piece.range.end <= range.end;
+                assert!(!overlaps || inside, "{piece:?} straddles {range:?}");
+            }
+            assert_eq!(
+                piece.loadable,
+                loadable
+                    .iter()
+                    .any(|r| r.start < piece.range.end && piece.range.start < r.end)
+            );
+        }
+        assert_eq!(at, executable.len());
+        assert!(
+            pieces.iter().any(|p| !p.loadable),
+            "no symbols or debug info?"
+        );
+        // Not an ELF file: first page, then fixed pieces.
+        let plain = vec![7u8; CHUNK_SIZE * 2];
+        let ranges: Vec<Range<usize>> = cut(&plain).into_iter().map(|p| p.range).collect();
+        assert_eq!(
+            ranges,
+            [
+                0..FIRST_BLOCK,
+                FIRST_BLOCK..FIRST_BLOCK + CHUNK_SIZE,
+                FIRST_BLOCK + CHUNK_SIZE..2 * CHUNK_SIZE
+            ]
+        );
+        assert_eq!(cut(&[1, 2, 3]).len(), 1);
+    }
+
+    /// In the Z modes, blocks the program's pages hold are compressed
+    /// against the reference's loadable part only; the rest against all of
+    /// it.
+    #[test]
+    fn loadable_blocks_use_only_the_references_loadable_part() {
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let mut other = exe.clone();
+        let last = other.len() - 1;
+        other[last] ^= 1;
+        let builds = vec![(3u8, other), (4u8, exe.clone())];
+        let encoded = encode(&builds, Mode::ZstdAgainstReference(1), 2).unwrap();
+        let loadable_end = loadable_ranges(&exe).iter().map(|r| r.end).max().unwrap() as u64;
+        let v3 = encoded[0].as_stored();
+        assert_eq!(v3.reference, 4);
+        let pieces = cut(&builds[0].1);
+        for (block, piece) in v3.blocks.iter().zip(&pieces) {
+            let expected = if piece.loadable {
+                loadable_end
+            } else {
+                exe.len() as u64
+            };
+            assert_eq!(block.dictionary_size, expected, "{piece:?}");
+        }
+        assert!(
+            encoded[1]
+                .as_stored()
+                .blocks
+                .iter()
+                .all(|b| b.dictionary_size == 0)
+        );
+        assert_round_trip(&builds, &encoded, Mode::ZstdAgainstReference(1));
     }
 }

@@ -73,6 +73,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
     };
     let parallel = parallel_builds()?;
     let compression = compression_mode()?;
+    let flags = launch_flags()?;
     check_buildmode(&request)?;
     if let Some(value) = env::var_os("GOAMD64").filter(|v| !v.is_empty()) {
         level_of(&value.to_string_lossy()).ok_or_else(|| {
@@ -198,7 +199,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), Failure> {
         if builds.interrupted() {
             return Err(go_failure(go::Error::Interrupted));
         }
-        write_program(program, compression)?;
+        write_program(program, compression, flags)?;
     }
     Ok(())
 }
@@ -258,7 +259,11 @@ fn collect_programs(
     Ok(programs)
 }
 
-fn write_program(program: &Program, compression: compress::Mode) -> Result<(), Failure> {
+fn write_program(
+    program: &Program,
+    compression: compress::Mode,
+    flags: u32,
+) -> Result<(), Failure> {
     let mut builds = Vec::with_capacity(program.variants.len());
     let mut mode = 0o755;
     for (i, (level, path)) in program.variants.iter().enumerate() {
@@ -275,6 +280,7 @@ fn write_program(program: &Program, compression: compress::Mode) -> Result<(), F
     let variants = bundle::Variants {
         builds,
         mode: compression,
+        flags,
     };
     let launcher = launcher_for(compression.encoding());
     output::write_bundle(&program.dest, launcher, &variants, mode).map_err(fail)
@@ -333,6 +339,20 @@ fn compression_mode() -> Result<compress::Mode, Failure> {
             "MGO_COMPRESS is not valid text: use {}",
             compress::FORMS
         ))),
+    }
+}
+
+/// `MGO_LAUNCH`: how the bundle starts its variants by default.
+fn launch_flags() -> Result<u32, Failure> {
+    match env::var("MGO_LAUNCH").as_deref() {
+        Err(env::VarError::NotPresent) | Ok("" | "mapped") => Ok(0),
+        Ok("memfd") => Ok(mgo_format::FLAG_MEMFD_LAUNCH),
+        Ok(value) => Err(fail(format!(
+            "MGO_LAUNCH={value} is not a launch mode: use mapped (the default) or memfd"
+        ))),
+        Err(env::VarError::NotUnicode(_)) => Err(fail(
+            "MGO_LAUNCH is not valid text: use mapped (the default) or memfd",
+        )),
     }
 }
 

@@ -274,27 +274,6 @@ fn build_flags_reach_every_variant() {
 }
 
 #[test]
-fn race_builds_are_bundled_per_level() {
-    let dir = scratch();
-    module(dir.path());
-    run(mgo(dir.path()).args(["-race", "-o", "raced", "./cmd/foo"])).ok();
-    let bundle = dir.path().join("raced");
-    assert_eq!(run(&mut exec(&bundle)).ok(), "foo\n");
-    for level in 1..=4 {
-        let variant = run(exec(&bundle)
-            .env("MGODEBUG", "extract")
-            .env("GOAMD64", format!("v{level}")));
-        let path = dir.path().join(format!("v{level}"));
-        fs::write(&path, &variant.stdout).unwrap();
-        let info = run(go(dir.path()).args(["version", "-m"]).arg(&path)).ok();
-        assert!(
-            info.contains("-race=true") && info.contains(&format!("GOAMD64=v{level}")),
-            "{info}"
-        );
-    }
-}
-
-#[test]
 fn goamd64_at_build_time_sets_the_lowest_level() {
     let dir = scratch();
     module(dir.path());
@@ -307,7 +286,7 @@ fn goamd64_at_build_time_sets_the_lowest_level() {
     let forced = run(exec(&bundle).env("GOAMD64", "v1").env("MGODEBUG", "log"));
     assert_eq!(
         launcher_lines(&forced.stderr),
-        ["[mgo] launcher: starting variant GOAMD64=v3"]
+        [starting(3, Launch::Mapped)]
     );
     let levels: Vec<String> = (1..=4)
         .map(|l| {
@@ -340,10 +319,7 @@ fn goamd64_at_build_time_sets_the_lowest_level() {
     let v1 = run(exec(&dir.path().join("all"))
         .env("GOAMD64", "v1")
         .env("MGODEBUG", "log"));
-    assert_eq!(
-        launcher_lines(&v1.stderr),
-        ["[mgo] launcher: starting variant GOAMD64=v1"]
-    );
+    assert_eq!(launcher_lines(&v1.stderr), [starting(1, Launch::Mapped)]);
 }
 
 /// mgo's refusals: one `mgo:` line on stderr, nothing on stdout, a non-zero

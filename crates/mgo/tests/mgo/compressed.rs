@@ -9,7 +9,7 @@
 //! compressors' strategies or the launcher's decoders.
 
 use crate::support::*;
-use mgo_format::{Encoding, Table};
+use mgo_format::{Blocks, Encoding, Table};
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -72,32 +72,45 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
         .ok();
         let bytes = fs::read(&bundle).unwrap();
 
-        // Runs like the plain build.
-        let from_bundle = run(exec(&bundle).arg0("program").args(args)).ok();
-        assert_eq!(from_bundle, expected, "{mode}");
-
-        // MGODEBUG=log says what was started and how it was stored.
-        let logged = run(exec(&bundle).env("MGODEBUG", "log").args(args));
-        assert_eq!(logged.stdout_text(), expected, "{mode}");
+        // Runs like the plain build, both ways, and MGODEBUG=log says what
+        // was started, how it was stored and how it started. In the Z
+        // modes, v3 is also started, decoded against v4.
         let name = match mode.as_bytes()[0] {
             b'g' => "deflate",
             b'z' => "zstd",
             b'Z' => "zstd",
             _ => "lz4",
         };
-        let reference = if mode.starts_with('Z') && host_level() != 4 {
-            ", against GOAMD64=v4"
-        } else {
-            ""
-        };
-        assert_eq!(
-            launcher_lines(&logged.stderr),
-            [format!(
-                "[mgo] launcher: starting variant GOAMD64=v{} ({name}{reference})",
-                host_level()
-            )],
-            "{mode}"
-        );
+        let mut levels = vec![host_level()];
+        if mode.starts_with('Z') && host_level() >= 3 {
+            levels.push(3);
+        }
+        for launch in Launch::ALL {
+            for &level in &levels {
+                let expected = run(exec(built.plain(level)).arg0("program").args(args)).ok();
+                let logged = run(exec(&bundle)
+                    .arg0("program")
+                    .args(args)
+                    .env("GOAMD64", format!("v{level}"))
+                    .env("MGODEBUG", launch.debug("log")));
+                assert_eq!(logged.stdout_text(), expected, "{mode} {launch:?} v{level}");
+                let reference = if mode.starts_with('Z') && level != 4 {
+                    ", against GOAMD64=v4"
+                } else {
+                    ""
+                };
+                assert_eq!(
+                    launcher_lines(&logged.stderr),
+                    [format!(
+                        "[mgo] launcher: starting variant GOAMD64=v{level} ({name}{reference}, {})",
+                        launch.logged()
+                    )],
+                    "{mode}"
+                );
+            }
+        }
+        let from_bundle = run(exec(&bundle).arg0("program").args(args)).ok();
+        assert_eq!(from_bundle, expected, "{mode}");
 
         // Holds exactly each plain build.
         for level in 1..=4u8 {
@@ -160,28 +173,58 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
             );
         }
 
-        // Damage inside the chosen variant's chunks is refused, at start and
-        // by extraction; in the Z modes, so is damage in the reference, which
-        // a v3 CPU decodes first.
+        // Damage in what the program's pages hold (block 1: the start of
+        // the code) is refused before anything runs, whichever way it
+        // starts, and by extraction; in the Z modes, so is damage in the
+        // reference, which a v3 CPU decodes first.
+        let segment_bytes = &bytes[segment_at..];
         let chosen = *table.choose(host_level());
         let mut targets = vec![(chosen, host_level())];
         if let Some(reference) = table.reference_of(table.choose(3)) {
             targets.push((*reference, 3));
         }
+        let stored_at = |block: &mgo_format::Block| {
+            segment_at + (block.stored.as_ptr() as usize - segment_bytes.as_ptr() as usize)
+        };
         for (i, (entry, level)) in targets.into_iter().enumerate() {
-            // Past the chunk directory, in the middle of the compressed bytes.
-            let at = segment_at + entry.offset as usize + entry.stored_size as usize / 2;
+            let reference_size = table.reference_of(&entry).map(|r| r.size);
+            let blocks = Blocks::parse(segment_bytes, &entry, reference_size).unwrap();
+            let code = blocks.get(1);
+            let at = stored_at(&code) + code.stored.len() / 2;
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x55;
             let path = write_exe(out.path(), &format!("{key}-{mode}-flip{i}"), &damaged);
             let level = format!("v{level}");
-            let started = run(exec(&path).env("GOAMD64", &level));
-            assert_launcher_failure(&started, 125, "is damaged");
+            for launch in Launch::ALL {
+                let started = run(exec_as(launch, &path).env("GOAMD64", &level));
+                assert_launcher_failure(&started, 125, "is damaged");
+            }
             let extract = run(exec(&path)
                 .env("MGODEBUG", "extract")
                 .env("GOAMD64", &level));
             assert_launcher_failure(&extract, 125, "is damaged");
         }
+        // Damage in what no page of the program holds (the last block:
+        // symbols, section headers): the mapped start does not decode it;
+        // a memfd start and extraction decode the whole file and refuse.
+        let blocks = Blocks::parse(segment_bytes, &chosen, None)
+            .or_else(|_| {
+                let reference = table.reference_of(&chosen).map(|r| r.size);
+                Blocks::parse(segment_bytes, &chosen, reference)
+            })
+            .unwrap();
+        let last = blocks.get(blocks.len() - 1);
+        let mut damaged = bytes.clone();
+        damaged[stored_at(&last) + last.stored.len() / 2] ^= 0x55;
+        let path = write_exe(out.path(), &format!("{key}-{mode}-tail"), &damaged);
+        assert_eq!(
+            run(exec(&path).arg0("program").args(args)).ok(),
+            expected,
+            "{mode}"
+        );
+        assert_launcher_failure(&run(&mut exec_as(Launch::Memfd, &path)), 125, "is damaged");
+        let extract = run(exec(&path).env("MGODEBUG", "extract"));
+        assert_launcher_failure(&extract, 125, "is damaged");
         // Within budget: the launcher is the part before the segment.
         assert!(
             segment_at <= 128 * 1024,

@@ -1,7 +1,9 @@
 //! The launcher's choice on other CPUs, under qemu-user: it must equal the
-//! highest plain build that the same emulated CPU runs. qemu-user hands an
-//! exec to the host, so the choice is read with MGODEBUG=extract, which
-//! writes the chosen build instead of executing it.
+//! highest plain build that the same emulated CPU runs. Mapped in place, the
+//! chosen build runs under the same emulation after the launcher's jump, so
+//! its own Go check and output are seen; through a memfd, qemu-user hands
+//! the exec to the host, so there the choice is read with MGODEBUG=extract,
+//! which writes the chosen build instead of executing it.
 
 use crate::support::*;
 use std::process::Command;
@@ -35,6 +37,22 @@ fn choice_and_truth(qemu: &std::path::Path, cpu: &str) -> (Option<u8>, u8) {
     };
     assert!(runs(1), "-cpu {cpu} does not even run the v1 build");
     let best = (1..=4u8).rev().find(|&l| runs(l)).unwrap_or(0);
+    // Mapped, the chosen build runs here, emulated: its output names it.
+    let started = run(Command::new(qemu)
+        .args(["-cpu", cpu])
+        .arg(&hello.bundle)
+        .env("MGODEBUG", "log")
+        .env_remove("GOAMD64"));
+    assert_eq!(
+        started.ok(),
+        format!("hello, world (GOAMD64=v{best})\n"),
+        "-cpu {cpu}"
+    );
+    assert_eq!(
+        launcher_lines(&started.stderr),
+        [starting(best, Launch::Mapped)],
+        "-cpu {cpu}"
+    );
     (chosen, best)
 }
 
@@ -94,8 +112,6 @@ fn choice_on_the_host_is_the_highest_level_that_runs() {
     );
     assert_eq!(
         launcher_lines(&started.stderr),
-        [format!(
-            "[mgo] launcher: starting variant GOAMD64=v{expected}"
-        )]
+        [starting(expected, Launch::Mapped)]
     );
 }

@@ -1,4 +1,5 @@
-//! Each example and GOROOT's gofmt: the bundle runs like the program, and
+//! Each example, GOROOT's gofmt, vet and go, a PIE and a -race build: the
+//! bundle runs like the program, mapped in place and through a memfd, and
 //! each level it holds is byte for byte what `GOAMD64=vN go build` makes.
 
 use crate::support::*;
@@ -11,10 +12,21 @@ use std::path::PathBuf;
 /// build of that level.
 fn check(built: &Built, args: &[&str], expected_output: &str) {
     // The same argv[0] for both: some programs print it.
-    let from_bundle = run(exec(&built.bundle).arg0("program").args(args)).ok();
     let from_plain = run(exec(built.plain(host_level())).arg0("program").args(args)).ok();
-    assert_eq!(from_bundle, from_plain);
-    assert!(from_bundle.contains(expected_output), "{from_bundle}");
+    assert!(from_plain.contains(expected_output), "{from_plain}");
+    for launch in Launch::ALL {
+        let from_bundle = run(exec(&built.bundle)
+            .arg0("program")
+            .args(args)
+            .env("MGODEBUG", launch.debug("log")));
+        assert_eq!(from_bundle.ok(), from_plain, "{launch:?} {:?}", built.flags);
+        assert_eq!(
+            launcher_lines(&from_bundle.stderr),
+            [starting(host_level(), launch)],
+            "{:?}",
+            built.flags
+        );
+    }
     for level in 1..=4u8 {
         let extracted = run(exec(&built.bundle)
             .env("MGODEBUG", "extract")
@@ -91,6 +103,28 @@ fn gofmt_from_goroot_runs_and_holds_each_plain_build() {
     let formatted = run(exec(&built.bundle).arg(&source)).ok();
     assert_eq!(formatted, "package ugly\n\nfunc f() { return }\n");
     check(built, &["-l", source.to_str().unwrap()], "ugly.go");
+}
+
+/// GOROOT's go command: 20 MB, linked dynamically with cgo (an interpreter
+/// to map), cut into many blocks.
+#[test]
+fn go_from_goroot_runs_and_holds_each_plain_build() {
+    let built = built("cmdgo", &repo(), &[], "cmd/go");
+    check(built, &["version"], "go version go1.");
+    check(built, &["env", "GOOS", "GOARCH"], "linux\namd64\n");
+}
+
+#[test]
+fn a_pie_runs_and_holds_each_plain_build() {
+    let built = hello_pie();
+    check(built, &["pie"], "hello, pie");
+}
+
+#[test]
+fn a_race_build_runs_and_holds_each_plain_build() {
+    require("gcc");
+    let built = hello_race();
+    check(built, &["race"], "hello, race");
 }
 
 #[test]

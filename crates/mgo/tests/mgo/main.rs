@@ -21,3 +21,4 @@ mod cpu_matrix;
 mod docs;
 mod examples;
 mod launcher;
+mod mapped;

@@ -131,7 +131,8 @@ pub fn run(command: &mut Command) -> Run {
     }
 }
 
-/// Runs an executable with a clean launcher environment.
+/// Runs an executable with a clean launcher environment: a bundle starts
+/// its variant the default way, mapped in place.
 pub fn exec(path: &Path) -> Command {
     let mut command = Command::new(path);
     command
@@ -139,6 +140,56 @@ pub fn exec(path: &Path) -> Command {
         .env_remove("MGODEBUG")
         .stdin(Stdio::null());
     command
+}
+
+/// The two ways a bundle starts its variant: the harness's one switch, so
+/// that a test of how a program runs runs it both ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launch {
+    /// Mapped from the bundle's own pages (the default).
+    Mapped,
+    /// Through a memfd (`MGODEBUG=memfd`).
+    Memfd,
+}
+
+impl Launch {
+    /// Both, the default first.
+    pub const ALL: [Launch; 2] = [Launch::Mapped, Launch::Memfd];
+
+    /// The `MGODEBUG` items that select this way, for tests that set their
+    /// own `MGODEBUG`.
+    pub fn debug(self, items: &str) -> String {
+        match (self, items) {
+            (Launch::Mapped, items) => items.to_owned(),
+            (Launch::Memfd, "") => "memfd".to_owned(),
+            (Launch::Memfd, items) => format!("{items},memfd"),
+        }
+    }
+
+    /// How `MGODEBUG=log` names it at the end of its line.
+    pub fn logged(self) -> &'static str {
+        match self {
+            Launch::Mapped => "mapped",
+            Launch::Memfd => "memfd",
+        }
+    }
+}
+
+/// Runs a bundle with a clean launcher environment, started `launch`'s way.
+pub fn exec_as(launch: Launch, path: &Path) -> Command {
+    let mut command = exec(path);
+    if launch == Launch::Memfd {
+        command.env("MGODEBUG", "memfd");
+    }
+    command
+}
+
+/// The launcher's `MGODEBUG=log` line for a raw variant of `level`.
+pub fn starting(level: u8, launch: Launch) -> String {
+    format!(
+        "[mgo] launcher: starting variant GOAMD64=v{level} ({})",
+        launch.logged()
+    )
 }
 
 /// A program built as a bundle by mgo and, for comparison, four times by go.
@@ -199,6 +250,16 @@ fn build_fixture(key: &str, dir: &Path, flags: &[&str], package: &str) -> &'stat
 
 pub fn hello() -> &'static Built {
     built("hello", &example("hello"), &[], ".")
+}
+
+/// hello as a position-independent executable (ET_DYN, an interpreter).
+pub fn hello_pie() -> &'static Built {
+    built("hello-pie", &example("hello"), &["-buildmode=pie"], ".")
+}
+
+/// hello with the race detector (cgo, an interpreter, a large bss).
+pub fn hello_race() -> &'static Built {
+    built("hello-race", &example("hello"), &["-race"], ".")
 }
 
 pub fn probe() -> &'static Built {

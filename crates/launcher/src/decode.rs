@@ -1,0 +1,141 @@
+//! Decoding encoded blocks (docs/FORMAT.md, "Blocks"): each block is decoded
+//! on its own, with a prefix of the reference variant as its dictionary,
+//! and verified right after, while its bytes are still in the cache. A
+//! reference is decoded first, as far as the blocks that are needed reach,
+//! into anonymous memory that is freed before the program starts.
+
+use crate::bundle::Bundle;
+use crate::codec::Decoder;
+use crate::fail::Failure;
+use crate::sys;
+use crate::work;
+use mgo_format::{Block, Blocks, Encoding, Entry};
+
+/// Decodes `block` of an entry of `level` stored with `encoding` into `out`
+/// (exactly the block's size), with `reference` holding at least the
+/// block's dictionary, and checks its checksum.
+pub fn block_into(
+    decoder: &mut Decoder,
+    encoding: Encoding,
+    level: u8,
+    block: &Block<'_>,
+    out: &mut [u8],
+    reference: &[u8],
+) -> Result<(), Failure> {
+    let dictionary = reference
+        .get(..block.dictionary_size)
+        .ok_or(Failure::Damaged(level, b"dictionary out of range"))?;
+    if encoding == Encoding::Raw {
+        out.copy_from_slice(block.stored);
+    } else if !Decoder::supports(encoding) {
+        return Err(Failure::Unsupported(encoding));
+    } else if !decoder.decode(encoding, block.stored, out, dictionary) {
+        return Err(Failure::Damaged(level, b"undecodable data"));
+    }
+    if mgo_format::checksum(out) != block.checksum {
+        return Err(Failure::Damaged(level, b"checksum mismatch"));
+    }
+    Ok(())
+}
+
+/// A decoder per runner.
+pub fn decoder() -> Result<Decoder, Failure> {
+    Decoder::new().ok_or(Failure::NoMemory)
+}
+
+/// A reference variant, decoded as far as needed.
+pub struct Reference<'b> {
+    entry: Option<Entry>,
+    blocks: Option<Blocks<'b>>,
+    /// Decoded bytes (for an encoded reference), or the stored bytes of a
+    /// raw one, read straight from the bundle.
+    memory: Option<sys::Mapping>,
+    raw: &'b [u8],
+    /// Blocks before this index are decoded.
+    done: usize,
+}
+
+impl<'b> Reference<'b> {
+    /// The reference of `entry`, nothing decoded yet.
+    pub fn of(bundle: &'b Bundle, entry: &Entry) -> Result<Self, Failure> {
+        let mut reference = Self {
+            entry: None,
+            blocks: None,
+            memory: None,
+            raw: &[],
+            done: 0,
+        };
+        let Some(r) = bundle.table.reference_of(entry).copied() else {
+            return Ok(reference);
+        };
+        if r.encoding == Encoding::Raw {
+            reference.raw = bundle.stored(&r);
+        } else {
+            reference.blocks = Some(bundle.blocks(&r)?);
+            reference.memory =
+                Some(sys::map_anonymous(r.size as usize, true).map_err(|_| Failure::NoMemory)?);
+        }
+        reference.entry = Some(r);
+        Ok(reference)
+    }
+
+    /// The decoded bytes, at least `len` of them: decodes (and verifies) the
+    /// blocks that reach that far on `runners` threads.
+    pub fn prefix(&mut self, len: usize) -> Result<&[u8], Failure> {
+        if let (Some(entry), Some(blocks), Some(memory)) = (self.entry, self.blocks, &self.memory) {
+            let mut end = self.done;
+            while end < blocks.len() && (blocks.get(end).offset as usize) < len {
+                end += 1;
+            }
+            if end > self.done {
+                let base = memory.base() as usize;
+                let first = self.done;
+                work::for_each(
+                    end,
+                    crate::threads::runners(end - first),
+                    &|i| i >= first,
+                    &decoder,
+                    &|decoder, i| {
+                        let block = blocks.get(i);
+                        // SAFETY: blocks tile the reference, whose size the
+                        // mapping has; each index goes to one runner only.
+                        let out = unsafe {
+                            core::slice::from_raw_parts_mut(
+                                (base + block.offset as usize) as *mut u8,
+                                block.size,
+                            )
+                        };
+                        block_into(decoder, entry.encoding, entry.level, &block, out, &[])
+                    },
+                )?;
+                self.done = end;
+            }
+        }
+        Ok(self.bytes())
+    }
+
+    /// What is decoded so far (all of a raw reference).
+    fn bytes(&self) -> &[u8] {
+        match (&self.memory, self.blocks) {
+            (Some(memory), Some(blocks)) => {
+                let end = if self.done == 0 {
+                    0
+                } else {
+                    let last = blocks.get(self.done - 1);
+                    last.offset as usize + last.size
+                };
+                memory.bytes().get(..end).unwrap_or(&[])
+            }
+            _ => self.raw,
+        }
+    }
+}
+
+/// The longest dictionary among the blocks `wanted` picks.
+pub fn dictionary_needed(blocks: &Blocks<'_>, wanted: &dyn Fn(usize) -> bool) -> usize {
+    (0..blocks.len())
+        .filter(|&i| wanted(i))
+        .map(|i| blocks.get(i).dictionary_size)
+        .max()
+        .unwrap_or(0)
+}

@@ -1,0 +1,517 @@
+//! The mapped start: the chosen variant's segments are mapped from the
+//! bundle's own pages (or, for an encoded variant, decoded straight into
+//! anonymous memory at their addresses), exactly as the kernel's exec maps
+//! an executable, its interpreter too; the bytes that will run are verified;
+//! the auxiliary vector is rewritten in place; and the launcher jumps to the
+//! entry point with the initial stack and every register clear. No memfd, no
+//! copy, no second exec: the process keeps its PID, its /proc/PID/exe (the
+//! bundle) and its name. docs/LAUNCHER.md lists what is left of the launcher.
+
+use crate::bundle::Bundle;
+use crate::fail::Failure;
+use crate::start::Process;
+use crate::sys::{self, PAGE};
+use crate::work;
+use core::ffi::CStr;
+use mgo_format::{Blocks, Encoding, Entry};
+use mgo_launcher::auxv;
+use mgo_launcher::elf::{self, Kind, Plan};
+use rustix::io::Errno;
+
+/// Why the mapped start did not happen.
+#[derive(Clone, Copy, Debug)]
+pub enum Stop {
+    /// The variant cannot be mapped exactly as the kernel would map it (an
+    /// unusual ELF, a segment over the launcher, a refused mmap): start it
+    /// through a memfd instead. Nothing of the attempt is left.
+    Refused(&'static str),
+    /// A real failure (damage above all): never a fallback, never a jump.
+    Failed(Failure),
+}
+
+impl From<Failure> for Stop {
+    fn from(failure: Failure) -> Self {
+        Self::Failed(failure)
+    }
+}
+
+/// The x86-64 kernel's base for PIE executables (ELF_ET_DYN_BASE, 2/3 of
+/// the 47-bit address space, page-aligned).
+const ET_DYN_BASE: u64 = 0x5555_5555_4000;
+
+/// Random pages added to it (arch_mmap_rnd: mmap_rnd_bits, 28 by default).
+const ET_DYN_RANDOM_BITS: u32 = 28;
+
+/// personality(2)'s ADDR_NO_RANDOMIZE (`setarch -R`, debuggers).
+const ADDR_NO_RANDOMIZE: u32 = 0x0004_0000;
+
+/// Where the page that names the running variant goes: "mgo" in hex, then
+/// the level (0x6d676f003000 for v3), in a part of the address space that
+/// nothing the kernel, Go or the sanitizers' runtimes place claims. A page
+/// of no access there only takes a name (docs/LAUNCHER.md, "Which variant
+/// runs").
+const MARKER_BASE: usize = 0x6d67_6f00_0000;
+
+/// The first block of an encoded variant is decoded here to read the
+/// headers before anything is mapped; mgo makes it exactly one page.
+const HEADER_BLOCK: usize = PAGE;
+
+/// Hands the process to the program that [`prepare`] mapped: leaves the
+/// marker page that names the variant, then jumps, unmapping the rest of
+/// the launcher on the way. The bundle must be closed and unmapped first.
+pub fn jump(process: &Process, ready: Ready, level: u8) -> ! {
+    let mut name = *b"mgo GOAMD64=v0\0";
+    name[13] = b'0'.wrapping_add(level);
+    if let Ok(name) = CStr::from_bytes_with_nul(&name) {
+        sys::leave_marker(MARKER_BASE + usize::from(level) * PAGE, name);
+    }
+    let mut unmap = [[0usize; 2]; 2 * crate::start::MAX_OWN_SEGMENTS + 1];
+    launcher_pages(process, &mut unmap);
+    // SAFETY: the program is mapped, verified and described by the
+    // rewritten auxiliary vector on the initial stack; `unmap` is on this
+    // stack and names only the launcher's own pages.
+    unsafe { sys::jump_to_program(ready.entry, process.sp, unmap.as_ptr()) }
+}
+
+/// The launcher's own pages, minus the ones that hold the jump code,
+/// as `(address, length)` pairs ended by a zero length.
+fn launcher_pages(process: &Process, out: &mut [[usize; 2]]) {
+    let (code, len) = sys::jump_code();
+    let keep_start = code & !(PAGE - 1);
+    let keep_end = (code + len).div_ceil(PAGE) * PAGE;
+    let mut n = 0;
+    let mut push = |start: usize, end: usize| {
+        if end > start
+            && let Some(slot) = out.get_mut(n)
+        {
+            *slot = [start, end - start];
+            n += 1;
+        }
+    };
+    for segment in process.own.iter().filter(|s| s.end > s.start) {
+        if segment.end <= keep_start || segment.start >= keep_end {
+            push(segment.start, segment.end);
+        } else {
+            push(segment.start, keep_start);
+            push(keep_end, segment.end);
+        }
+    }
+}
+
+/// Where the program starts once mapped.
+pub struct Ready {
+    entry: usize,
+}
+
+fn refused(err: Errno, why: &'static str) -> Stop {
+    // Out of memory is out of memory whichever way the variant starts.
+    if err == Errno::NOMEM {
+        Stop::Failed(Failure::NoMemory)
+    } else {
+        Stop::Refused(why)
+    }
+}
+
+/// Maps, verifies and describes the program; everything it allocates for
+/// itself is released when it returns, whether it succeeds or not, and
+/// when it fails nothing of the program is left mapped either.
+pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Ready, Stop> {
+    let blocks = bundle.blocks(entry)?;
+    let first = blocks.get(0);
+    let encoded = entry.encoding != Encoding::Raw;
+    #[cfg(feature = "decoder")]
+    let mut reference = crate::decode::Reference::of(bundle, entry)?;
+    #[cfg(feature = "decoder")]
+    let mut header_block = [0u8; HEADER_BLOCK];
+    let headers: &[u8] = if encoded {
+        if first.size > HEADER_BLOCK {
+            return Err(Stop::Refused("its first block is not one page"));
+        }
+        #[cfg(feature = "decoder")]
+        crate::decode::block_into(
+            &mut crate::decode::decoder()?,
+            entry.encoding,
+            entry.level,
+            &first,
+            header_block.get_mut(..first.size).unwrap_or(&mut []),
+            reference.prefix(first.dictionary_size)?,
+        )?;
+        #[cfg(not(feature = "decoder"))]
+        return Err(Stop::Failed(Failure::Unsupported(entry.encoding)));
+        #[cfg(feature = "decoder")]
+        header_block.get(..first.size).unwrap_or(&[])
+    } else {
+        bundle.stored(entry)
+    };
+    let plan = elf::plan(headers, entry.size).map_err(Stop::Refused)?;
+    if !encoded && plan.reads_past_end(entry.size) {
+        return Err(Stop::Refused(
+            "a segment's last page runs past the end of its file",
+        ));
+    }
+    let wanted = |i: usize| {
+        let block = blocks.get(i);
+        plan.maps_any(block.offset, block.size as u64)
+    };
+
+    let reservation = reserve(&plan)?;
+    let bias = (reservation.base() as u64).wrapping_sub(plan.start);
+    if encoded {
+        #[cfg(feature = "decoder")]
+        {
+            let dictionary = crate::decode::dictionary_needed(&blocks, &wanted);
+            let dictionary = reference.prefix(dictionary)?;
+            decode_in_place(
+                &plan,
+                bias,
+                entry,
+                &blocks,
+                &header_block,
+                dictionary,
+                &wanted,
+            )?;
+        }
+    } else {
+        map_from_bundle(&plan, bias, bundle, entry)?;
+        verify_in_place(&plan, bias, entry, &blocks, &wanted)?;
+    }
+    finish_segments(&plan, bias, encoded)?;
+
+    let interpreter = match plan.interp {
+        Some((offset, len)) => Some(load_interpreter(&plan, bias, offset, len)?),
+        None => None,
+    };
+    let program = auxv::Program {
+        phdr: plan.phdr.wrapping_add(bias) as usize,
+        phent: elf::PHDR_SIZE,
+        phnum: usize::from(plan.phnum),
+        entry: plan.entry.wrapping_add(bias) as usize,
+        base: interpreter.map_or(0, |(base, _)| base),
+    };
+    if !auxv::rewrite(process.auxv(), &program) {
+        return Err(Stop::Refused("the auxiliary vector lacks an entry"));
+    }
+    // From here on the program's pages stay.
+    reservation.keep();
+    Ok(Ready {
+        entry: interpreter.map_or(program.entry, |(_, entry)| entry),
+    })
+}
+
+/// Reserves the address space `plan` spans: at its own addresses, or for a
+/// PIE where the kernel would put it.
+fn reserve(plan: &Plan) -> Result<sys::Mapping, Stop> {
+    let span = plan.span() as usize;
+    match plan.kind {
+        Kind::Fixed => sys::reserve(Some(plan.start as usize), span).map_err(|err| match err {
+            Errno::EXIST => Stop::Refused("its addresses are taken (by the launcher?)"),
+            err => refused(err, "the kernel refused to reserve its addresses"),
+        }),
+        Kind::Relocatable => {
+            let align = plan.align as usize;
+            if randomized()
+                && let Some(random) = sys::random()
+            {
+                let pages = random & ((1 << ET_DYN_RANDOM_BITS) - 1);
+                let hint = (ET_DYN_BASE + pages * PAGE as u64) & !(plan.align - 1);
+                if let Ok(mapping) = sys::reserve(Some(hint as usize), span) {
+                    return Ok(mapping);
+                }
+            } else if !randomized()
+                && let Ok(mapping) = sys::reserve(Some(ET_DYN_BASE as usize & !(align - 1)), span)
+            {
+                return Ok(mapping);
+            }
+            reserve_aligned(span, align)
+        }
+    }
+}
+
+/// Whether this process wants randomized addresses (not `setarch -R`).
+fn randomized() -> bool {
+    sys::personality().is_none_or(|p| p & ADDR_NO_RANDOMIZE == 0)
+}
+
+/// Reserves `span` bytes at a multiple of `align`, where the kernel likes.
+fn reserve_aligned(span: usize, align: usize) -> Result<sys::Mapping, Stop> {
+    let extra = align.saturating_sub(PAGE);
+    let wide = sys::reserve(None, span + extra)
+        .map_err(|err| refused(err, "the kernel refused to reserve address space"))?;
+    let base = wide.base() as usize;
+    let aligned = base.div_ceil(align) * align;
+    let len = wide.len();
+    wide.keep();
+    // SAFETY: trimming our own fresh reservation to its aligned part.
+    unsafe {
+        sys::unmap(base, aligned - base);
+        sys::unmap(aligned + span, base + len - aligned - span);
+    }
+    // SAFETY: the aligned middle of the reservation, ours alone.
+    Ok(unsafe { sys::Mapping::adopt(aligned, span) })
+}
+
+/// Maps each segment of a raw variant from the bundle: its file pages
+/// private at the variant's offset in the bundle, then zero pages for the
+/// rest of its memory; holes between segments are given back, as the kernel
+/// leaves them unmapped.
+fn map_from_bundle(plan: &Plan, bias: u64, bundle: &Bundle, entry: &Entry) -> Result<(), Stop> {
+    let base = bundle.file_offset(entry);
+    let mut previous_end = plan.start;
+    for segment in plan.segments() {
+        let start = segment.start.wrapping_add(bias) as usize;
+        // SAFETY: inside our reservation.
+        unsafe {
+            sys::unmap(
+                previous_end.wrapping_add(bias) as usize,
+                (segment.start - previous_end) as usize,
+            );
+            if segment.file_len > 0 {
+                sys::map_file_at(
+                    start,
+                    segment.file_len as usize,
+                    segment.prot,
+                    bundle.file(),
+                    base + segment.file_offset,
+                )
+                .map_err(|err| refused(err, "the kernel refused to map a segment"))?;
+            }
+        }
+        previous_end = segment.end;
+    }
+    Ok(())
+}
+
+/// Checks every block of a raw variant that the program's pages hold,
+/// reading it through the program's own mapping (which also maps those
+/// pages for the program), or through the bundle's where a block is not
+/// wholly inside one segment.
+fn verify_in_place(
+    plan: &Plan,
+    bias: u64,
+    entry: &Entry,
+    blocks: &Blocks<'_>,
+    wanted: &(dyn Fn(usize) -> bool + Sync),
+) -> Result<(), Stop> {
+    let level = entry.level;
+    let needed = (0..blocks.len()).filter(|&i| wanted(i)).count();
+    work::for_each(
+        blocks.len(),
+        crate::threads::runners(needed),
+        wanted,
+        &|| Ok(()),
+        &|_, i| {
+            let block = blocks.get(i);
+            let bytes: &[u8] = match plan.places(block.offset, block.size as u64) {
+                Ok(places) => match places.addresses().first() {
+                    // SAFETY: the segment maps these file bytes readable.
+                    Some(&at) => unsafe {
+                        core::slice::from_raw_parts(at.wrapping_add(bias) as *const u8, block.size)
+                    },
+                    None => block.stored,
+                },
+                Err(_) => block.stored,
+            };
+            if mgo_format::checksum(bytes) == block.checksum {
+                Ok(())
+            } else {
+                Err(Stop::Failed(Failure::Damaged(level, b"checksum mismatch")))
+            }
+        },
+    )
+}
+
+/// Decodes every block the program's pages hold straight into place (the
+/// segments are anonymous, writable memory until [`finish_segments`]), and
+/// checks each.
+#[cfg(feature = "decoder")]
+fn decode_in_place(
+    plan: &Plan,
+    bias: u64,
+    entry: &Entry,
+    blocks: &Blocks<'_>,
+    header_block: &[u8],
+    dictionary: &[u8],
+    wanted: &(dyn Fn(usize) -> bool + Sync),
+) -> Result<(), Stop> {
+    let mut previous_end = plan.start;
+    for segment in plan.segments() {
+        // SAFETY: inside our reservation.
+        unsafe {
+            sys::unmap(
+                previous_end.wrapping_add(bias) as usize,
+                (segment.start - previous_end) as usize,
+            );
+            sys::map_zero_at(
+                segment.start.wrapping_add(bias) as usize,
+                (segment.end - segment.start) as usize,
+                elf::READ | elf::WRITE,
+            )
+            .map_err(|err| refused(err, "the kernel refused memory for a segment"))?;
+        }
+        previous_end = segment.end;
+    }
+    let first = blocks.get(0);
+    let place = |offset: u64, size: usize| -> Result<elf::Places, Stop> {
+        plan.places(offset, size as u64).map_err(Stop::Refused)
+    };
+    for &at in place(first.offset, first.size)?.addresses() {
+        // SAFETY: the first block's pages, mapped writable above.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                header_block.as_ptr(),
+                at.wrapping_add(bias) as *mut u8,
+                header_block.len().min(first.size),
+            );
+        }
+    }
+    let needed = (0..blocks.len()).filter(|&i| wanted(i)).count();
+    work::for_each(
+        blocks.len(),
+        crate::threads::runners(needed),
+        &|i| i != 0 && wanted(i),
+        &|| crate::decode::decoder().map_err(Stop::Failed),
+        &|decoder, i| {
+            let block = blocks.get(i);
+            let places = place(block.offset, block.size)?;
+            let Some((&first_at, others)) = places.addresses().split_first() else {
+                return Ok(());
+            };
+            let first_at = first_at.wrapping_add(bias) as *mut u8;
+            // SAFETY: the segment's pages, writable; blocks do not overlap,
+            // and each index goes to one runner only.
+            let out = unsafe { core::slice::from_raw_parts_mut(first_at, block.size) };
+            crate::decode::block_into(
+                decoder,
+                entry.encoding,
+                entry.level,
+                &block,
+                out,
+                dictionary,
+            )?;
+            for &at in others {
+                // SAFETY: another segment mapping the same file page.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        first_at,
+                        at.wrapping_add(bias) as *mut u8,
+                        block.size,
+                    );
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Zeroes the tails of writable segments' last file pages, gives decoded
+/// segments their final protections, and maps the zero pages that follow
+/// each segment's file part.
+fn finish_segments(plan: &Plan, bias: u64, decoded: bool) -> Result<(), Stop> {
+    for segment in plan.segments() {
+        if let Some(from) = segment.zero_from {
+            let end = (from | (PAGE as u64 - 1)) + 1;
+            // SAFETY: the last file page of a writable segment of ours.
+            unsafe {
+                core::ptr::write_bytes(
+                    from.wrapping_add(bias) as *mut u8,
+                    0,
+                    (end - from) as usize,
+                );
+            }
+        }
+        let start = segment.start.wrapping_add(bias) as usize;
+        let anonymous = segment.anonymous_start().wrapping_add(bias) as usize;
+        let end = segment.end.wrapping_add(bias) as usize;
+        // SAFETY: the segment's own pages.
+        unsafe {
+            if decoded {
+                if segment.file_len > 0 {
+                    sys::protect(start, segment.file_len as usize, segment.prot).map_err(
+                        |err| refused(err, "the kernel refused a segment's protections"),
+                    )?;
+                }
+                if end > anonymous && segment.anonymous_prot() != elf::READ | elf::WRITE {
+                    sys::protect(anonymous, end - anonymous, segment.anonymous_prot()).map_err(
+                        |err| refused(err, "the kernel refused a segment's protections"),
+                    )?;
+                }
+            } else if end > anonymous {
+                sys::map_zero_at(anonymous, end - anonymous, segment.anonymous_prot())
+                    .map_err(|err| refused(err, "the kernel refused memory for a segment"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Maps the interpreter named by the program's PT_INTERP (the path is in
+/// the program's verified pages) as the kernel does; returns its load
+/// address (AT_BASE) and its entry point. The interpreter is a file of the
+/// system, like the one the kernel would load, and is not verified.
+fn load_interpreter(plan: &Plan, bias: u64, offset: u64, len: u64) -> Result<(usize, usize), Stop> {
+    let at = plan
+        .address_of(offset)
+        .filter(|_| plan.address_of(offset + len) == plan.address_of(offset).map(|a| a + len))
+        .ok_or(Stop::Refused("the interpreter's path is not in a segment"))?;
+    // SAFETY: `len + 1` bytes of a mapped, verified segment.
+    let path = unsafe {
+        core::slice::from_raw_parts(at.wrapping_add(bias) as *const u8, len as usize + 1)
+    };
+    let path = CStr::from_bytes_with_nul(path)
+        .map_err(|_| Stop::Refused("the interpreter's path is malformed"))?;
+    let file = sys::open_read(path).map_err(|err| match err {
+        Errno::MFILE | Errno::NFILE => Stop::Failed(Failure::System(
+            b"cannot open the interpreter",
+            err,
+            crate::fail::Status::Exec,
+        )),
+        _ => Stop::Refused("cannot open the interpreter"),
+    })?;
+    let fd = sys::borrow(&file);
+    let size = sys::file_size(fd).map_err(|err| refused(err, "cannot stat the interpreter"))?;
+    let mut headers = [0u8; PAGE];
+    let read = sys::pread(fd, &mut headers, 0)
+        .map_err(|err| refused(err, "cannot read the interpreter"))?;
+    let interp = elf::plan(headers.get(..read).unwrap_or(&[]), size).map_err(Stop::Refused)?;
+    if interp.interp.is_some() {
+        return Err(Stop::Refused("the interpreter wants an interpreter"));
+    }
+    if interp.reads_past_end(size) {
+        return Err(Stop::Refused(
+            "the interpreter's last page runs past its end",
+        ));
+    }
+    let reservation = match interp.kind {
+        Kind::Fixed => sys::reserve(Some(interp.start as usize), interp.span() as usize)
+            .map_err(|err| refused(err, "the interpreter's addresses are taken"))?,
+        Kind::Relocatable => reserve_aligned(interp.span() as usize, interp.align as usize)?,
+    };
+    let interp_bias = (reservation.base() as u64).wrapping_sub(interp.start);
+    let mut previous_end = interp.start;
+    for segment in interp.segments() {
+        // SAFETY: inside our reservation.
+        unsafe {
+            sys::unmap(
+                previous_end.wrapping_add(interp_bias) as usize,
+                (segment.start - previous_end) as usize,
+            );
+            if segment.file_len > 0 {
+                sys::map_file_at(
+                    segment.start.wrapping_add(interp_bias) as usize,
+                    segment.file_len as usize,
+                    segment.prot,
+                    fd,
+                    segment.file_offset,
+                )
+                .map_err(|err| refused(err, "the kernel refused to map the interpreter"))?;
+            }
+        }
+        previous_end = segment.end;
+    }
+    finish_segments(&interp, interp_bias, false)?;
+    reservation.keep();
+    Ok((
+        interp_bias as usize,
+        interp.entry.wrapping_add(interp_bias) as usize,
+    ))
+}
