@@ -32,7 +32,7 @@ pub fn block_into(
     } else if !decoder.decode(encoding, block.stored, out, dictionary) {
         return Err(Failure::Damaged(level, b"undecodable data"));
     }
-    if mgo_format::checksum(out) != block.checksum {
+    if crate::checksum(out) != block.checksum {
         return Err(Failure::Damaged(level, b"checksum mismatch"));
     }
     Ok(())
@@ -90,9 +90,10 @@ impl<'b> Reference<'b> {
             if end > self.done {
                 let base = memory.base() as usize;
                 let first = self.done;
+                let bytes = (first..end).map(|i| blocks.get(i).size as u64).sum();
                 work::for_each(
                     end,
-                    crate::threads::runners(end - first),
+                    work::runners(end - first, bytes, work::DECODE_PARALLEL_MIN),
                     &|i| i >= first,
                     &decoder,
                     &|decoder, i| {

@@ -36,12 +36,12 @@ fn verify_raw(bundle: &Bundle, entry: &Entry) -> Result<(), Failure> {
     let level = entry.level;
     work::for_each(
         blocks.len(),
-        crate::threads::runners(blocks.len()),
+        work::runners(blocks.len(), entry.size, work::HASH_PARALLEL_MIN),
         &|_| true,
         &|| Ok(()),
         &|_, i| {
             let block = blocks.get(i);
-            if mgo_format::checksum(block.stored) == block.checksum {
+            if crate::checksum(block.stored) == block.checksum {
                 Ok(())
             } else {
                 Err(Failure::Damaged(level, b"checksum mismatch"))
@@ -65,7 +65,7 @@ fn decode_and_write(
     let base = memory.base() as usize;
     work::for_each(
         blocks.len(),
-        crate::threads::runners(blocks.len()),
+        work::runners(blocks.len(), entry.size, work::DECODE_PARALLEL_MIN),
         &|_| true,
         &crate::decode::decoder,
         &|decoder, i| {

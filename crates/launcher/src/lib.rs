@@ -13,5 +13,6 @@ pub mod auxv;
 pub mod cpu;
 pub mod elf;
 pub mod env;
+pub mod hash;
 pub mod name;
 pub mod text;

@@ -33,6 +33,7 @@ mod threads;
 mod work;
 
 use bundle::Bundle;
+use core::sync::atomic::{AtomicBool, Ordering};
 use fail::{Status, fail, level_name, say};
 use mgo_format::{Encoding, Entry};
 use mgo_launcher::env::{self, Launch};
@@ -47,6 +48,23 @@ use start::Process;
 #[used]
 #[unsafe(link_section = ".note.mgo")]
 static BUNDLE_SEGMENT_PLACEHOLDER: [u32; 4] = [4, 0, 0x6d67_6f00, u32::from_le_bytes(*b"mgo\0")];
+
+/// Whether this CPU (and its OS) runs AVX2 code: then blocks are verified at
+/// AVX2 speed. Known when the CPU was read (GOAMD64 not forced).
+static AVX2: AtomicBool = AtomicBool::new(false);
+
+/// The format's checksum (XXH3-64), as fast as this CPU computes it.
+fn checksum(bytes: &[u8]) -> u64 {
+    mgo_launcher::hash::checksum(bytes, AVX2.load(Ordering::Relaxed))
+}
+
+/// The CPU's level, noting whether it runs AVX2 code.
+fn cpu_level() -> u8 {
+    let level = cpu::level(&cpu::snapshot());
+    // Level 3 requires AVX2 and the OS's support for its registers.
+    AVX2.store(level >= 3, Ordering::Relaxed);
+    level
+}
 
 /// Runs the launcher for the process the kernel started.
 fn run(process: &Process) -> ! {
@@ -66,7 +84,7 @@ fn run(process: &Process) -> ! {
     let goamd64 = process.vars.goamd64.unwrap_or(b"");
     let wanted = match env::goamd64(goamd64) {
         env::Goamd64::Level(level) => level,
-        env::Goamd64::Unset => cpu::level(&cpu::snapshot()),
+        env::Goamd64::Unset => cpu_level(),
         env::Goamd64::Invalid => {
             let mut escaped = [0u8; 256];
             say(&[
@@ -74,7 +92,7 @@ fn run(process: &Process) -> ! {
                 text::escape(goamd64, &mut escaped),
                 b": expected v1, v2, v3 or v4; detecting the CPU instead",
             ]);
-            cpu::level(&cpu::snapshot())
+            cpu_level()
         }
     };
 

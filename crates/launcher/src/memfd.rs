@@ -56,12 +56,12 @@ fn fill(bundle: &Bundle, entry: &Entry, memfd: BorrowedFd<'_>) -> Result<(), Fai
         // copies it from there while it is still in the cache.
         return work::for_each(
             blocks.len(),
-            crate::threads::runners(blocks.len()),
+            work::runners(blocks.len(), entry.size, work::HASH_PARALLEL_MIN),
             &|_| true,
             &|| Ok(()),
             &|_, i| {
                 let block = blocks.get(i);
-                if mgo_format::checksum(block.stored) != block.checksum {
+                if crate::checksum(block.stored) != block.checksum {
                     return Err(Failure::Damaged(level, b"checksum mismatch"));
                 }
                 sys::pwrite_all(memfd, block.stored, block.offset)
@@ -88,7 +88,7 @@ fn decode_into_file(bundle: &Bundle, entry: &Entry, memfd: BorrowedFd<'_>) -> Re
         .unwrap_or(0);
     work::for_each(
         blocks.len(),
-        crate::threads::runners(blocks.len()),
+        work::runners(blocks.len(), entry.size, work::DECODE_PARALLEL_MIN),
         &|_| true,
         &|| {
             let buffer = sys::map_anonymous(largest, false).map_err(|_| Failure::NoMemory)?;

@@ -235,6 +235,17 @@ pub unsafe fn unmap(at: usize, len: usize) {
     }
 }
 
+/// Asks for transparent huge pages in our anonymous memory at
+/// `at..at + len`: decoding a variant into place then takes a few page
+/// faults instead of one per 4 KiB (kernels with THP set to "madvise", the
+/// common default, give them only when asked; elsewhere the advice fails
+/// harmlessly).
+#[cfg(feature = "decoder")]
+pub fn advise_huge(at: usize, len: usize) {
+    // SAFETY: advice only, on the caller's own anonymous memory.
+    let _ = unsafe { mm::madvise(at as *mut _, len, mm::Advice::LinuxHugepage) };
+}
+
 /// Fresh zeroed private memory, readable and writable, unmapped when
 /// dropped. `huge` asks for transparent huge pages (kernels with THP set to
 /// "madvise", the common default, give them only when asked): a few faults

@@ -30,6 +30,26 @@ impl<E> FirstError<E> {
     }
 }
 
+/// Below this many bytes to verify, one thread does it: hashing runs at
+/// 10 to 20 GB/s, and a helper thread costs tens of microseconds to start
+/// and to wake on another CPU (more in a virtual machine).
+pub const HASH_PARALLEL_MIN: u64 = 4 << 20;
+
+/// Below this many bytes to decode, one thread does it (decoding runs at
+/// 0.4 to 4 GB/s).
+#[cfg(feature = "decoder")]
+pub const DECODE_PARALLEL_MIN: u64 = 512 << 10;
+
+/// How many runners `items` items of `bytes` in all deserve, when work
+/// under `parallel_min` bytes is not worth a second thread.
+pub fn runners(items: usize, bytes: u64, parallel_min: u64) -> usize {
+    if bytes < parallel_min {
+        1
+    } else {
+        threads::runners(items)
+    }
+}
+
 /// Runs `job(state, i)` for every `i` below `count` for which `wanted(i)`,
 /// on up to `runners` threads (the caller's included). Each runner makes
 /// its own state with `make` when it takes its first item. Returns the
