@@ -159,9 +159,12 @@ DESCRIPTION
     with GOAMD64=v1, v2, v3 and v4, and writes ONE Linux executable where
     `go build` would have written one. It holds a small launcher and the
     four builds. At every start the launcher picks the highest level that
-    the CPU runs (exactly as the Go runtime checks it) and executes that
-    build in its place: same PID, arguments, environment, descriptors,
-    exit status and signals.
+    the CPU runs (exactly as the Go runtime checks it), maps that build
+    from the bundle's own pages as the kernel's exec would, verifies what
+    will run, and starts it in its place: same PID, arguments,
+    environment, descriptors, exit status and signals, and the program
+    is the bundle (/proc/self/exe, its name in ps). Where a build cannot
+    be mapped so, it starts through a memfd instead.
 
     Every `go build` flag is accepted and given to each build unchanged.
     Output names and places are go build's own: no -o writes the default
@@ -180,14 +183,18 @@ ENVIRONMENT
     MGO_PARALLEL_BUILD how many builds run at once (default: CPU count).
     MGO_COMPRESS=MODE  compress the builds: g1..g9 (deflate), z1..z22 (zstd),
                        Z1..Z22 (zstd, v1-v3 against v4) or lz4 (fastest start).
+    MGO_LAUNCH=memfd   make the bundle start its builds through a memfd by
+                       default; mapped (or empty) is the default.
     GOOS, GOARCH       must be linux and amd64 (or unset on such a host).
 
     When a bundle runs:
     GOAMD64=vN         run level N (or the highest the bundle holds
                        below it) instead of detecting the CPU.
-    MGODEBUG=log       say on stderr which level starts:
-                       [mgo] launcher: starting variant GOAMD64=v3
+    MGODEBUG=log       say on stderr which level starts, and how:
+                       [mgo] launcher: starting variant GOAMD64=v3 (mapped)
     MGODEBUG=extract   write the chosen build to stdout and exit 0.
+    MGODEBUG=memfd     start it through a memfd.
+    A setuid or setgid bundle ignores MGODEBUG.
 
 EXIT STATUS
     0 on success; 1 when mgo refuses or fails; go build's status when a

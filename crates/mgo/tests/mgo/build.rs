@@ -328,7 +328,7 @@ fn goamd64_at_build_time_sets_the_lowest_level() {
 fn what_mgo_cannot_do_gets_one_clear_line() {
     /// Arguments, environment, and what the line must say.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 10] = [
+    let cases: [Case; 11] = [
         (
             &["-o", "archive", "./lib"],
             &[],
@@ -375,6 +375,11 @@ fn what_mgo_cannot_do_gets_one_clear_line() {
             "go.mod/x: Not a directory",
         ),
         (&["-ldflags"], &[], "mgo: flag -ldflags needs a value"),
+        (
+            &["./cmd/foo"],
+            &[("MGO_LAUNCH", "fast")],
+            "mgo: MGO_LAUNCH=fast is not a launch mode: use mapped (the default) or memfd",
+        ),
     ];
     for (args, envs, message) in cases {
         let dir = scratch();

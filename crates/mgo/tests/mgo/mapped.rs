@@ -379,3 +379,43 @@ fn a_privileged_start_ignores_mgodebug() {
     let extracted = run(exec(&bundle).env("MGODEBUG", "extract"));
     assert!(extracted.stdout == fs::read(hello.plain(host_level())).unwrap());
 }
+
+/// `MGO_LAUNCH=memfd` at build time makes the memfd start the bundle's
+/// default; MGODEBUG cannot turn it back, but it still extracts.
+#[test]
+fn mgo_launch_memfd_makes_a_bundle_start_through_a_memfd() {
+    let dir = scratch();
+    let bundle = dir.path().join("hello");
+    run(mgo(&example("hello"))
+        .env("MGO_LAUNCH", "memfd")
+        .arg("-o")
+        .arg(&bundle))
+    .ok();
+    let bytes = fs::read(&bundle).unwrap();
+    let (offset, size) = segment(&bundle);
+    let table = mgo_format::Table::parse(&bytes[offset..offset + size], size as u64).unwrap();
+    assert!(table.memfd_by_default());
+    let level = host_level();
+    let out = run(exec(&bundle).env("MGODEBUG", "log"));
+    assert_eq!(out.ok(), format!("hello, world (GOAMD64=v{level})\n"));
+    assert_eq!(
+        launcher_lines(&out.stderr),
+        [starting(level, Launch::Memfd)]
+    );
+    let greeted = run(exec(&bundle).arg("x")).ok();
+    assert_eq!(greeted, format!("hello, x (GOAMD64=v{level})\n"));
+    // The same build otherwise: only the table's flag differs.
+    let mapped = fs::read(&hello().bundle).unwrap();
+    assert_eq!(bytes.len(), mapped.len());
+    let differing = bytes.iter().zip(&mapped).filter(|(a, b)| a != b).count();
+    assert!(differing <= 12, "{differing} bytes differ");
+    for value in ["", "mapped"] {
+        let again = dir.path().join(format!("hello-{value}"));
+        run(mgo(&example("hello"))
+            .env("MGO_LAUNCH", value)
+            .arg("-o")
+            .arg(&again))
+        .ok();
+        assert!(fs::read(&again).unwrap() == mapped, "MGO_LAUNCH={value:?}");
+    }
+}
