@@ -150,7 +150,9 @@ impl<'a> Blocks<'a> {
         self.count == 0
     }
 
-    fn record(&self, i: usize) -> BlockRecord {
+    /// Record `i` as the directory holds it (what a writer wrote); `i` must
+    /// be below [`len`](Self::len).
+    pub fn record(&self, i: usize) -> BlockRecord {
         let at = i * BLOCK_RECORD_SIZE;
         let field = |j: usize| u64_at(self.directory, at + j * 8);
         BlockRecord {

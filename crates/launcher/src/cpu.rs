@@ -97,6 +97,92 @@ pub fn level(s: &Snapshot) -> u8 {
     best
 }
 
+/// Where a feature's bit is.
+#[derive(Clone, Copy)]
+enum Register {
+    Leaf1Ecx,
+    Ext1Ecx,
+    Leaf7Ebx,
+    Xcr0,
+}
+
+/// One CPU feature a level needs, named as CPU manuals and /proc/cpuinfo
+/// name it, for telling users why a level does not run.
+struct Feature {
+    name: &'static str,
+    level: u8,
+    register: Register,
+    bits: u32,
+}
+
+const fn feature(name: &'static str, level: u8, register: Register, bits: u32) -> Feature {
+    Feature {
+        name,
+        level,
+        register,
+        bits,
+    }
+}
+
+/// Every bit of the V2_*, V3_* and V4_* sets above, in the order Go lists
+/// the levels' features.
+const FEATURES: [Feature; 24] = [
+    feature("SSE3", 2, Register::Leaf1Ecx, 1 << 0),
+    feature("SSSE3", 2, Register::Leaf1Ecx, 1 << 9),
+    feature("CMPXCHG16B", 2, Register::Leaf1Ecx, 1 << 13),
+    feature("SSE4.1", 2, Register::Leaf1Ecx, 1 << 19),
+    feature("SSE4.2", 2, Register::Leaf1Ecx, 1 << 20),
+    feature("POPCNT", 2, Register::Leaf1Ecx, 1 << 23),
+    feature("LAHF/SAHF", 2, Register::Ext1Ecx, 1 << 0),
+    feature("FMA", 3, Register::Leaf1Ecx, 1 << 12),
+    feature("MOVBE", 3, Register::Leaf1Ecx, 1 << 22),
+    feature("OSXSAVE", 3, Register::Leaf1Ecx, 1 << 27),
+    feature("AVX", 3, Register::Leaf1Ecx, 1 << 28),
+    feature("F16C", 3, Register::Leaf1Ecx, 1 << 29),
+    feature("LZCNT", 3, Register::Ext1Ecx, 1 << 5),
+    feature("BMI1", 3, Register::Leaf7Ebx, 1 << 3),
+    feature("AVX2", 3, Register::Leaf7Ebx, 1 << 5),
+    feature("BMI2", 3, Register::Leaf7Ebx, 1 << 8),
+    feature("OS support for AVX (XCR0)", 3, Register::Xcr0, V3_XCR0),
+    feature("AVX512F", 4, Register::Leaf7Ebx, 1 << 16),
+    feature("AVX512DQ", 4, Register::Leaf7Ebx, 1 << 17),
+    feature("AVX512CD", 4, Register::Leaf7Ebx, 1 << 28),
+    feature("AVX512BW", 4, Register::Leaf7Ebx, 1 << 30),
+    feature("AVX512VL", 4, Register::Leaf7Ebx, 1 << 31),
+    feature(
+        "OS support for AVX-512 (XCR0)",
+        4,
+        Register::Xcr0,
+        V4_XCR0 & !V3_XCR0,
+    ),
+    // Not a feature but a limit Go checks from v2 on.
+    feature("CPUID leaf 0x80000001", 2, Register::Ext1Ecx, 0),
+];
+
+impl Feature {
+    fn present(&self, s: &Snapshot) -> bool {
+        if self.bits == 0 {
+            return (s.max_extended_leaf as i32) >= (NEED_MAX_EXTENDED_LEAF as i32);
+        }
+        let value = match self.register {
+            Register::Leaf1Ecx => s.leaf1_ecx,
+            Register::Ext1Ecx => s.ext1_ecx,
+            Register::Leaf7Ebx => s.leaf7_ebx,
+            Register::Xcr0 => s.xcr0.unwrap_or(0),
+        };
+        s.max_basic_leaf != 0 && has(value, self.bits)
+    }
+}
+
+/// The features `level` needs that a CPU answering as `s` lacks: empty
+/// exactly when [`level`] reaches `level`.
+pub fn missing(s: &Snapshot, level: u8) -> impl Iterator<Item = &'static str> + '_ {
+    FEATURES
+        .iter()
+        .filter(move |f| f.level <= level && !f.present(s))
+        .map(|f| f.name)
+}
+
 /// Reads the running CPU. XGETBV is only executed when CPUID says the OS
 /// enabled it (OSXSAVE); Go reaches it only after checking the same bit.
 #[cfg(target_arch = "x86_64")]
@@ -210,6 +296,48 @@ mod tests {
             ..full()
         };
         assert_eq!(level(&zero_extended), 4);
+    }
+
+    /// `missing` agrees with `level` on every snapshot the other tests use,
+    /// and names what each one lacks.
+    #[test]
+    fn missing_features_explain_the_level() {
+        let mut snapshots = vec![full(), Snapshot::default()];
+        for bit in 0..32 {
+            for field in 0..4 {
+                let mut s = full();
+                match field {
+                    0 => s.leaf1_ecx &= !(1 << bit),
+                    1 => s.ext1_ecx &= !(1 << bit),
+                    2 => s.leaf7_ebx &= !(1 << bit),
+                    _ => s.xcr0 = s.xcr0.map(|x| x & !(1 << bit)),
+                }
+                snapshots.push(s);
+            }
+        }
+        snapshots.push(Snapshot {
+            max_extended_leaf: 0x8000_0000,
+            ..full()
+        });
+        snapshots.push(Snapshot {
+            xcr0: None,
+            ..full()
+        });
+        for s in &snapshots {
+            for wanted in 1..=4 {
+                assert_eq!(
+                    missing(s, wanted).next().is_none(),
+                    level(s) >= wanted,
+                    "{s:?} at v{wanted}"
+                );
+            }
+        }
+        let no_bw = Snapshot {
+            leaf7_ebx: V4_LEAF7_EBX & !(1 << 30),
+            ..full()
+        };
+        assert_eq!(missing(&no_bw, 4).collect::<Vec<_>>(), ["AVX512BW"]);
+        assert_eq!(missing(&full(), 4).count(), 0);
     }
 
     /// The host answers like a real CPU: at least v1, and if it has AVX2 as

@@ -49,6 +49,51 @@ use start::Process;
 #[unsafe(link_section = ".note.mgo")]
 static BUNDLE_SEGMENT_PLACEHOLDER: [u32; 4] = [4, 0, 0x6d67_6f00, u32::from_le_bytes(*b"mgo\0")];
 
+/// Which launcher this is, in the bytes of every bundle: `mgo inspect` shows
+/// it, and `mgo verify` compares the launcher's bytes with its own only when
+/// the version and flavour are its own (docs/FORMAT.md, "Launcher identity").
+#[used]
+#[unsafe(link_section = ".mgo.launcher")]
+static IDENTITY: [u8; IDENTITY_LEN] = identity();
+
+const IDENTITY_PREFIX: &str = "mgo-launcher ";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const FLAVOUR: &str = if cfg!(feature = "zstd") {
+    "zstd"
+} else if cfg!(feature = "deflate") {
+    "deflate"
+} else if cfg!(feature = "lz4") {
+    "lz4"
+} else {
+    "plain"
+};
+/// "mgo-launcher VERSION FLAVOUR" and a NUL.
+const IDENTITY_LEN: usize = IDENTITY_PREFIX.len() + VERSION.len() + 1 + FLAVOUR.len() + 1;
+
+// Evaluated at compile time: an index out of range fails the build.
+#[allow(clippy::indexing_slicing)]
+const fn identity() -> [u8; IDENTITY_LEN] {
+    let mut out = [0u8; IDENTITY_LEN];
+    let parts = [
+        IDENTITY_PREFIX.as_bytes(),
+        VERSION.as_bytes(),
+        b" ",
+        FLAVOUR.as_bytes(),
+    ];
+    let mut at = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[at] = parts[p][i];
+            at += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    out
+}
+
 /// Whether this CPU (and its OS) runs AVX2 code: then blocks are verified at
 /// AVX2 speed. Known when the CPU was read (GOAMD64 not forced).
 static AVX2: AtomicBool = AtomicBool::new(false);
