@@ -1,11 +1,14 @@
 //! Writing a bundle: the launcher's ELF file, plus one segment holding the
-//! table and the variants, plus sections that describe that segment to
-//! `strip`, `objcopy` and `go version -m` (docs/FORMAT.md).
+//! table and the variants (already encoded, see `compress.rs`), plus
+//! sections that describe that segment to `strip`, `objcopy` and
+//! `go version -m` (docs/FORMAT.md).
 //!
 //! The layout is computed first and the file is written in one pass in
-//! offset order, so the same inputs always give the same bytes.
+//! offset order, so the same inputs always give the same bytes. `mgo verify`
+//! lays a bundle out again from its own stored variants and compares: every
+//! byte that is not a variant's must come out the same.
 
-use mgo_format::{SECTION_NAME, SEGMENT_TYPE, VARIANT_ALIGN};
+use mgo_format::{SECTION_NAME, SEGMENT_TYPE, StoredVariant, VARIANT_ALIGN};
 use object::elf::{
     ET_EXEC, FileHeader64, PF_R, PT_LOAD, PT_NOTE, ProgramHeader64, ProgramType, SHT_PROGBITS,
     SectionFlags, SectionHeader64,
@@ -16,16 +19,7 @@ use object::read::elf::{ElfFile64, FileHeader, ProgramHeader, SectionHeader};
 use object::{Object, ObjectSection};
 use std::fmt;
 use std::io::{self, Write};
-
-/// The variants of one program, lowest level first, and how to store them.
-pub struct Variants {
-    /// `(level, executable bytes)`.
-    pub builds: Vec<(u8, Vec<u8>)>,
-    /// MGO_COMPRESS.
-    pub mode: crate::compress::Mode,
-    /// The table's flags (MGO_LAUNCH=memfd sets [`mgo_format::FLAG_MEMFD_LAUNCH`]).
-    pub flags: u32,
-}
+use std::ops::Range;
 
 /// A bundle could not be assembled from its inputs.
 #[derive(Debug)]
@@ -72,16 +66,10 @@ pub fn go_buildinfo(executable: &[u8]) -> Result<Vec<u8>, Error> {
     Ok(data.to_vec())
 }
 
-/// Writes the bundle made of `launcher` and `variants` to `out`.
-pub fn write(launcher: &[u8], variants: &Variants, out: &mut impl Write) -> Result<(), Error> {
-    let plan = Plan::new(launcher, variants)?;
-    plan.write(out).map_err(|e| error(e.to_string()))
-}
-
 /// Every offset of the output, decided before a byte is written.
-struct Plan<'a> {
-    /// The variants as they are stored.
-    encoded: Vec<crate::compress::Encoded<'a>>,
+pub struct Plan<'a> {
+    /// The variants as they are stored, lowest level first.
+    stored: Vec<StoredVariant<'a>>,
     /// The launcher's bytes that are kept: all but a trailing section header table.
     head: Vec<u8>,
     segment_offset: u64,
@@ -96,21 +84,20 @@ struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    fn new(launcher: &[u8], variants: &'a Variants) -> Result<Self, Error> {
+    /// Plans the bundle of `launcher` and `stored`, whose table gets
+    /// `flags`; `buildinfo` is the lowest level's `.go.buildinfo`.
+    pub fn new(
+        launcher: &[u8],
+        stored: Vec<StoredVariant<'a>>,
+        flags: u32,
+        buildinfo: Vec<u8>,
+    ) -> Result<Self, Error> {
         let e = LE;
         let header = FileHeader64::<LE>::parse(launcher)
             .map_err(|err| error(format!("embedded launcher is not ELF64: {err}")))?;
         if header.e_type(e) != ET_EXEC {
             return Err(error("embedded launcher is not a static executable"));
         }
-        let lowest = variants
-            .builds
-            .first()
-            .ok_or_else(|| error("no variants to bundle"))?;
-        // The lowest level's build info describes the program: every variant
-        // is built from the same packages and flags.
-        let buildinfo = go_buildinfo(&lowest.1)?;
-
         let old_sections = header
             .sections(e, launcher)
             .map_err(|err| error(format!("embedded launcher's sections: {err}")))?;
@@ -127,12 +114,7 @@ impl<'a> Plan<'a> {
             .to_vec();
 
         let segment_offset = align(head.len() as u64, VARIANT_ALIGN);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let encoded =
-            crate::compress::encode(&variants.builds, variants.mode, threads).map_err(error)?;
-        let stored: Vec<mgo_format::StoredVariant<'_>> =
-            encoded.iter().map(|e| e.as_stored()).collect();
-        let layout = mgo_format::layout(&stored, variants.flags).map_err(|err| error(err.0))?;
+        let layout = mgo_format::layout(&stored, flags).map_err(|err| error(err.0))?;
         let buildinfo_offset = segment_offset + align(layout.size, BUILDINFO_ALIGN);
         let segment_end = buildinfo_offset + buildinfo.len() as u64;
         let segment_size = segment_end - segment_offset;
@@ -242,7 +224,7 @@ impl<'a> Plan<'a> {
         header.e_shnum = object::endian::U16::new(e, section_headers.len() as u16);
 
         Ok(Self {
-            encoded,
+            stored,
             head,
             segment_offset,
             layout,
@@ -256,7 +238,8 @@ impl<'a> Plan<'a> {
         })
     }
 
-    fn write(&self, out: &mut impl Write) -> io::Result<()> {
+    /// Writes the bundle.
+    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
         let mut at = 0u64;
         let mut put = |out: &mut dyn Write, offset: u64, bytes: &[u8]| -> io::Result<()> {
             debug_assert!(offset >= at);
@@ -268,19 +251,13 @@ impl<'a> Plan<'a> {
         put(out, 0, &self.head)?;
         put(out, self.segment_offset, self.layout.table())?;
         for placed in self.layout.placed() {
-            let blocks = self
-                .encoded
-                .get(placed.source)
-                .map_or(&[][..], |e| e.as_stored().blocks);
+            let blocks = self.stored.get(placed.source).map_or(&[][..], |v| v.blocks);
             let mut directory = vec![0u8; blocks.len() * mgo_format::BLOCK_RECORD_SIZE];
             mgo_format::write_blocks(&mut directory, blocks);
             put(out, self.segment_offset + placed.blocks_offset, &directory)?;
         }
         for placed in self.layout.placed() {
-            let bytes = self
-                .encoded
-                .get(placed.source)
-                .map_or(&[][..], |e| e.as_stored().stored);
+            let bytes = self.stored.get(placed.source).map_or(&[][..], |v| v.stored);
             put(out, self.segment_offset + placed.offset, bytes)?;
         }
         put(out, self.buildinfo_offset, &self.buildinfo)?;
@@ -295,6 +272,44 @@ impl<'a> Plan<'a> {
             put(out, offset, bytes_of(header))?;
         }
         Ok(())
+    }
+}
+
+impl Plan<'_> {
+    /// The size of the file.
+    pub fn size(&self) -> u64 {
+        self.section_headers_offset
+            + (self.section_headers.len() * size_of::<SectionHeader64<LE>>()) as u64
+    }
+
+    /// The parts of the file that are not a variant's stored bytes, named
+    /// for `mgo verify`'s report, in offset order.
+    pub fn regions(&self) -> Vec<(String, Range<u64>)> {
+        let mut regions = vec![
+            ("launcher".to_owned(), 0..self.segment_offset),
+            (
+                "bundle table".to_owned(),
+                self.segment_offset..self.segment_offset + self.layout.table().len() as u64,
+            ),
+        ];
+        for placed in self.layout.placed() {
+            let count = self.stored.get(placed.source).map_or(0, |v| v.blocks.len());
+            let level = self.stored.get(placed.source).map_or(0, |v| v.level);
+            let start = self.segment_offset + placed.blocks_offset;
+            regions.push((
+                format!("v{level}'s block directory"),
+                start..start + (count * mgo_format::BLOCK_RECORD_SIZE) as u64,
+            ));
+        }
+        regions.push((
+            "build info (.go.buildinfo)".to_owned(),
+            self.buildinfo_offset..self.buildinfo_offset + self.buildinfo.len() as u64,
+        ));
+        regions.push((
+            "section headers".to_owned(),
+            self.shstrtab_offset..self.size(),
+        ));
+        regions
     }
 }
 
@@ -316,4 +331,14 @@ fn pad(out: &mut dyn Write, mut n: u64) -> io::Result<()> {
         n -= step as u64;
     }
     Ok(())
+}
+
+impl crate::output::Contents for Plan<'_> {
+    fn size(&self) -> u64 {
+        Plan::size(self)
+    }
+
+    fn write_to(&self, mut out: &mut dyn Write) -> io::Result<()> {
+        self.write(&mut out)
+    }
 }

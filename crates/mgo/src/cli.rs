@@ -1,42 +1,133 @@
-//! The command line: `mgo [build] [go build flags] [packages]`.
+//! The command line: which command, and the few flags mgo itself needs.
 //!
-//! mgo does not reimplement `go build`'s flags. It only needs to find `-o`
-//! (which it replaces with its own temporary outputs), `-C` and `-buildmode`,
-//! and to tell flags from packages; everything else goes to every variant
-//! build unchanged.
+//! mgo does not reimplement go's flags. For `build`, `install` and `test` it
+//! only needs to find `-o` (replaced by its own temporary outputs), `-C`,
+//! `-buildmode`, `-json`, `-n` and `-c`, and to tell flags from packages;
+//! everything else goes to every per-level run unchanged. The parser is
+//! hand-written rather than clap's because go's syntax is not clap's: single-
+//! dash long flags, `-flag=value`, flags that stop at the first package.
 
+use crate::error::{self, Result};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 /// What the user asked for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
-    /// `-h`, `-help`, `--help`, `help`.
+    /// `-h`, `-help`, `--help`, `help`: mgo's manual page.
     Help,
     /// `--version`.
     Version,
-    /// Build packages.
+    /// One of go's other commands: run `go` with these arguments, unchanged.
+    Go(Vec<OsString>),
+    /// `build` (or no command word), `install`, or `test -c`: make bundles.
     Build(Request),
+    /// `test` without `-c`: run the tests once per level.
+    Test(Request),
+    /// `inspect [-json] FILE`.
+    Inspect {
+        /// The file to describe.
+        file: PathBuf,
+        /// JSON instead of text.
+        json: bool,
+    },
+    /// `verify FILE`.
+    Verify {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// `extract [-l vN] -o OUT FILE`.
+    Extract {
+        /// The level to write; `None`: the one this machine would start.
+        level: Option<u8>,
+        /// The bundle.
+        file: PathBuf,
+        /// Where to write the build; `-` is standard output.
+        output: PathBuf,
+    },
 }
 
-/// A build request, split the way mgo needs it.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// The go command a build request runs per level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoVerb {
+    /// `go build`.
+    Build,
+    /// `go install`: outputs go to GOBIN, or GOPATH's first bin directory.
+    Install,
+    /// `go test`: with `-c`, test binaries are built and bundled; without,
+    /// the tests run.
+    Test,
+}
+
+impl GoVerb {
+    /// The word on go's command line.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Build => "build",
+            Self::Install => "install",
+            Self::Test => "test",
+        }
+    }
+}
+
+/// A build, install or test request, split the way mgo needs it.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Request {
-    /// Flags for `go build`, in order, without `-o` and its value.
-    pub go_flags: Vec<OsString>,
-    /// Packages, patterns or .go files, as given.
+    /// Which go command runs per level.
+    pub verb: GoVerb,
+    /// The arguments for go when mgo hands the whole command over to it
+    /// (other targets, other build modes): mgo's own, with `build` in
+    /// front when no command word was given.
+    pub passthrough: Vec<OsString>,
+    /// `-C dir`, if given (it must be the first flag).
+    pub chdir: Option<OsString>,
+    /// The arguments for go after the verb, without `-C` and without `-o`
+    /// and its value (except for `install`, where go itself rejects `-o`).
+    pub go_args: Vec<OsString>,
+    /// `go_args` without the flags that only change what go prints (`-v`,
+    /// `-x`, `-json`): what identifies the command for up-to-date checks.
+    pub key_args: Vec<OsString>,
+    /// The packages, patterns or files named (also inside `go_args`).
     pub packages: Vec<OsString>,
+    /// The flags among `go_args` that decide which packages a pattern
+    /// matches (`-tags`, `-mod`, `-modfile`, `-overlay`), for `go list`.
+    pub selection_flags: Vec<OsString>,
     /// The `-o` value, if any.
     pub output: Option<OsString>,
-    /// The `-C` value, if any (it stays in `go_flags` too).
-    pub chdir: Option<OsString>,
     /// The `-buildmode` value from the command line, if any.
     pub buildmode: Option<String>,
+    /// `-json`: go's output is JSON lines.
+    pub json: bool,
+    /// `-n`: go prints commands and builds nothing.
+    pub dry_run: bool,
+    /// `test -c`: compile test binaries instead of running tests.
+    pub compile_only: bool,
 }
+
+/// go's commands that mgo runs unchanged.
+pub const GO_COMMANDS: &[&str] = &[
+    "env",
+    "version",
+    "list",
+    "tool",
+    "vet",
+    "run",
+    "mod",
+    "work",
+    "generate",
+    "clean",
+    "doc",
+    "fmt",
+    "fix",
+    "get",
+    "bug",
+    "telemetry",
+];
 
 /// `go build` flags that take a value. A flag not listed here is taken to be
 /// boolean, as `go build`'s unlisted flags are; `-flag=value` works for all.
-const VALUE_FLAGS: &[&str] = &[
+const BUILD_VALUE_FLAGS: &[&str] = &[
     "C",
     "o",
     "p",
@@ -62,166 +153,366 @@ const VALUE_FLAGS: &[&str] = &[
     "debug-trace",
 ];
 
-/// Whether the `go build` flag `name` (without dashes) takes a value.
-pub fn takes_value(name: &str) -> bool {
-    VALUE_FLAGS.contains(&name)
+/// `go test`'s own flags that take a value (cmd/go/internal/test/testflag.go),
+/// also in their `-test.` spelling.
+const TEST_VALUE_FLAGS: &[&str] = &[
+    "exec",
+    "vet",
+    "bench",
+    "benchtime",
+    "blockprofile",
+    "blockprofilerate",
+    "count",
+    "cpu",
+    "cpuprofile",
+    "fuzz",
+    "fuzzminimizetime",
+    "fuzztime",
+    "list",
+    "memprofile",
+    "memprofilerate",
+    "mutexprofile",
+    "mutexprofilefraction",
+    "outputdir",
+    "parallel",
+    "run",
+    "skip",
+    "timeout",
+    "trace",
+    "shuffle",
+];
+
+/// Flags that change which packages a pattern matches.
+const SELECTION_FLAGS: &[&str] = &["tags", "mod", "modfile", "overlay"];
+
+fn takes_value(verb: GoVerb, name: &str) -> bool {
+    BUILD_VALUE_FLAGS.contains(&name)
+        || (verb == GoVerb::Test
+            && TEST_VALUE_FLAGS.contains(&name.strip_prefix("test.").unwrap_or(name)))
+}
+
+/// One flag as written: `-name`, `--name`, `-name=value`.
+struct Flag<'a> {
+    name: String,
+    inline_value: Option<&'a OsStr>,
+}
+
+/// The flag `arg` spells, or `None` for a package (anything not starting
+/// with `-`, and `-` alone).
+fn flag(arg: &OsStr) -> Option<Flag<'_>> {
+    let bytes = arg.as_bytes();
+    let body = bytes
+        .strip_prefix(b"--")
+        .or_else(|| bytes.strip_prefix(b"-"))
+        .filter(|body| !body.is_empty())?;
+    let (name, inline_value) = match body.iter().position(|&b| b == b'=') {
+        Some(at) => (
+            body.get(..at).unwrap_or_default(),
+            body.get(at + 1..).map(OsStr::from_bytes),
+        ),
+        None => (body, None),
+    };
+    Some(Flag {
+        name: String::from_utf8_lossy(name).into_owned(),
+        inline_value,
+    })
+}
+
+fn is_true(value: Option<&OsStr>) -> bool {
+    value.is_none_or(|v| v == "true" || v == "1" || v == "t" || v == "T" || v == "TRUE")
+}
+
+fn chdir_not_first(value: &OsStr) -> error::Error {
+    // go's own words, so that scripts that match them keep working.
+    error::usage(format!(
+        "invalid value {:?} for flag -C: -C flag must be first flag on command line",
+        value.to_string_lossy()
+    ))
 }
 
 /// Parses mgo's arguments (without the program name).
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
-    let mut args = args.into_iter().peekable();
-    if args.peek().is_some_and(|a| a == "build") {
-        args.next();
-    } else if args.peek().is_some_and(|a| a == "help") {
-        return Ok(Command::Help);
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
+    let original: Vec<OsString> = args.into_iter().collect();
+    let mut rest = original.as_slice();
+    // `mgo -C dir <command> ...`, as `go -C dir <command>`.
+    let mut chdir = None;
+    if let Some((first, after)) = rest.split_first()
+        && let Some(f) = flag(first)
+        && f.name == "C"
+    {
+        let (value, after) = match f.inline_value {
+            Some(value) => (value.to_owned(), after),
+            None => match after.split_first() {
+                Some((value, after)) => (value.clone(), after),
+                None => return Err(needs_value("C", "build")),
+            },
+        };
+        chdir = Some(value);
+        rest = after;
     }
-    let mut request = Request::default();
+    let word = rest.first().and_then(|w| w.to_str());
+    match word {
+        Some("help") if chdir.is_none() => {
+            return Ok(if rest.len() == 1 {
+                Command::Help
+            } else {
+                Command::Go(original)
+            });
+        }
+        Some(w) if GO_COMMANDS.contains(&w) => return Ok(Command::Go(original)),
+        Some("inspect" | "verify" | "extract") if chdir.is_none() => {
+            return tool_command(rest);
+        }
+        _ => {}
+    }
+    let (verb, after_word) = match word {
+        Some("build") => (GoVerb::Build, rest.get(1..).unwrap_or_default()),
+        Some("install") => (GoVerb::Install, rest.get(1..).unwrap_or_default()),
+        Some("test") => (GoVerb::Test, rest.get(1..).unwrap_or_default()),
+        _ => (GoVerb::Build, rest),
+    };
+    let passthrough = if after_word.len() == rest.len() {
+        std::iter::once(OsString::from("build"))
+            .chain(original.iter().cloned())
+            .collect()
+    } else {
+        original.clone()
+    };
+    parse_request(verb, after_word, chdir, passthrough)
+}
+
+fn needs_value(name: &str, verb: &str) -> error::Error {
+    error::usage(format!(
+        "flag -{name} needs a value: see 'go help {verb}' for its meaning"
+    ))
+}
+
+fn parse_request(
+    verb: GoVerb,
+    args: &[OsString],
+    chdir: Option<OsString>,
+    passthrough: Vec<OsString>,
+) -> Result<Command> {
+    let mut request = Request {
+        verb,
+        passthrough,
+        chdir,
+        go_args: Vec::new(),
+        key_args: Vec::new(),
+        packages: Vec::new(),
+        selection_flags: Vec::new(),
+        output: None,
+        buildmode: None,
+        json: false,
+        dry_run: false,
+        compile_only: false,
+    };
+    let (mut help, mut version) = (false, false);
+    let mut first_flag = request.chdir.is_none();
+    let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let bytes = arg.as_bytes();
-        if bytes == b"--" {
-            // Kept: go must see it too, or it would read "-x" after it as a flag.
-            request.packages.push(arg);
-            request.packages.extend(args.by_ref());
+        if arg.as_bytes() == b"--" {
+            // Kept, in the packages too: go (and go list) must see it, or
+            // they would read "-x" after it as a flag.
+            request.go_args.push(arg.clone());
+            request.packages.push(arg.clone());
+            request.packages.extend(args.clone().cloned());
+            request.key_args.push(arg.clone());
+            request.key_args.extend(args.clone().cloned());
+            request.go_args.extend(args.by_ref().cloned());
             break;
         }
-        let body = match bytes
-            .strip_prefix(b"--")
-            .or_else(|| bytes.strip_prefix(b"-"))
-        {
-            Some(body) if !body.is_empty() => body,
-            // "-" alone and anything not starting with "-" is a package.
-            _ => {
-                request.packages.push(arg);
-                request.packages.extend(args.by_ref());
+        if verb == GoVerb::Test && flag_named(arg, "args") {
+            // The rest is for the test binary.
+            request.go_args.push(arg.clone());
+            request.key_args.push(arg.clone());
+            request.key_args.extend(args.clone().cloned());
+            request.go_args.extend(args.by_ref().cloned());
+            break;
+        }
+        let Some(f) = flag(arg) else {
+            // A package. go build's flags end at the first package; go
+            // test's do not (`go test ./x -run Y`).
+            request.packages.push(arg.clone());
+            request.go_args.push(arg.clone());
+            request.key_args.push(arg.clone());
+            if verb != GoVerb::Test {
+                request.packages.extend(args.clone().cloned());
+                request.key_args.extend(args.clone().cloned());
+                request.go_args.extend(args.by_ref().cloned());
                 break;
             }
+            continue;
         };
-        let (name, inline_value) = match body.split(|&b| b == b'=').next() {
-            Some(name) if name.len() < body.len() => (
-                name,
-                body.get(name.len() + 1..)
-                    .map(|value| OsStr::from_bytes(value).to_owned()),
-            ),
-            _ => (body, None),
-        };
-        let name = String::from_utf8_lossy(name).into_owned();
-        match name.as_str() {
-            "h" | "help" => return Ok(Command::Help),
-            "version" if bytes.starts_with(b"--") => return Ok(Command::Version),
+        let is_first = std::mem::replace(&mut first_flag, false);
+        match f.name.as_str() {
+            "h" | "help" => help = true,
+            "version" if arg.as_bytes().starts_with(b"--") => version = true,
             _ => {}
         }
-        let takes_value = takes_value(&name);
-        let value = match (takes_value, inline_value) {
-            (_, Some(value)) => Some(value),
-            (true, None) => Some(args.next().ok_or_else(|| {
-                format!("flag -{name} needs a value: see 'go help build' for its meaning")
-            })?),
+        let takes_value = takes_value(verb, &f.name);
+        let separate = takes_value && f.inline_value.is_none();
+        let value: Option<OsString> = match (takes_value, f.inline_value) {
+            (_, Some(value)) => Some(value.to_owned()),
+            (true, None) => Some(
+                args.next()
+                    .ok_or_else(|| needs_value(&f.name, verb.word()))?
+                    .clone(),
+            ),
             (false, None) => None,
         };
-        match name.as_str() {
-            "o" => {
+        match f.name.as_str() {
+            "C" => {
+                let value = value.unwrap_or_default();
+                if !is_first {
+                    return Err(chdir_not_first(&value));
+                }
+                request.chdir = Some(value);
+                continue;
+            }
+            "o" if verb != GoVerb::Install => {
                 request.output = value;
                 continue;
             }
-            "C" => request.chdir = value.clone(),
             "buildmode" => {
-                request.buildmode = value.as_ref().map(|v| v.to_string_lossy().into_owned())
+                request.buildmode = value.as_ref().map(|v| v.to_string_lossy().into_owned());
+            }
+            "json" => request.json = is_true(value.as_deref()),
+            "n" => request.dry_run = is_true(value.as_deref()),
+            "c" if verb == GoVerb::Test => request.compile_only = is_true(value.as_deref()),
+            name if SELECTION_FLAGS.contains(&name) => {
+                request.selection_flags.push(arg.clone());
+                if separate {
+                    request.selection_flags.extend(value.clone());
+                }
             }
             _ => {}
         }
-        let separate_value = takes_value && !body.contains(&b'=');
-        request.go_flags.push(arg);
-        if separate_value {
-            request.go_flags.extend(value);
+        if !matches!(f.name.as_str(), "v" | "x" | "json") {
+            request.key_args.push(arg.clone());
+            if separate {
+                request.key_args.extend(value.clone());
+            }
+        }
+        request.go_args.push(arg.clone());
+        if separate {
+            request.go_args.extend(value);
         }
     }
-    Ok(Command::Build(request))
+    Ok(if help {
+        Command::Help
+    } else if version {
+        Command::Version
+    } else if verb == GoVerb::Test && !request.compile_only {
+        Command::Test(request)
+    } else {
+        Command::Build(request)
+    })
 }
 
-/// Finds `-buildmode` in GOFLAGS, which `go build` also obeys.
-pub fn buildmode_from_goflags(goflags: &str) -> Option<String> {
-    goflags.split_whitespace().rev().find_map(|flag| {
-        let flag = flag.strip_prefix("--").or_else(|| flag.strip_prefix('-'))?;
-        flag.strip_prefix("buildmode=").map(str::to_owned)
+fn flag_named(arg: &OsStr, name: &str) -> bool {
+    flag(arg).is_some_and(|f| f.name == name && f.inline_value.is_none())
+}
+
+/// `inspect`, `verify` and `extract`: mgo's own commands, with go-style flags.
+fn tool_command(args: &[OsString]) -> Result<Command> {
+    let word = args
+        .first()
+        .map(|w| w.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut json = false;
+    let mut level = None;
+    let mut output = None;
+    let mut files = Vec::new();
+    let mut rest = args.get(1..).unwrap_or_default().iter();
+    while let Some(arg) = rest.next() {
+        let Some(f) = flag(arg) else {
+            files.push(PathBuf::from(arg));
+            continue;
+        };
+        let mut value = || -> Result<OsString> {
+            match f.inline_value {
+                Some(v) => Ok(v.to_owned()),
+                None => rest
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| error::usage(format!("flag -{} needs a value", f.name))),
+            }
+        };
+        match (word.as_str(), f.name.as_str()) {
+            (_, "h" | "help") => return Ok(Command::Help),
+            ("inspect", "json") => json = is_true(f.inline_value),
+            ("extract", "l") => {
+                let v = value()?;
+                level = Some(mgo_format::parse_level(v.as_bytes()).ok_or_else(|| {
+                    error::usage(format!(
+                        "-l {}: not a level: use v1, v2, v3 or v4",
+                        v.to_string_lossy()
+                    ))
+                })?);
+            }
+            ("extract", "o") => output = Some(PathBuf::from(value()?)),
+            (_, name) => {
+                return Err(error::usage(format!(
+                    "{word}: unknown flag -{name}: see 'mgo help'"
+                )));
+            }
+        }
+    }
+    let file = match files.as_slice() {
+        [file] => file.clone(),
+        [] => {
+            return Err(error::usage(format!(
+                "{word}: name a bundle: mgo {word} FILE"
+            )));
+        }
+        _ => {
+            return Err(error::usage(format!(
+                "{word}: one file at a time, got {}",
+                files.len()
+            )));
+        }
+    };
+    Ok(match word.as_str() {
+        "inspect" => Command::Inspect { file, json },
+        "verify" => Command::Verify { file },
+        _ => Command::Extract {
+            level,
+            file,
+            output: output.ok_or_else(|| {
+                error::usage(
+                    "extract: say where to write with -o OUT (or -o - for standard output)",
+                )
+            })?,
+        },
+    })
+}
+
+/// Finds the last `-name=value` in GOFLAGS, which go also obeys.
+pub fn from_goflags(goflags: &str, name: &str) -> Option<String> {
+    goflags.split_whitespace().rev().find_map(|word| {
+        let f = flag(OsStr::new(word))?;
+        (f.name == name).then(|| {
+            f.inline_value
+                .map_or_else(|| "true".to_owned(), |v| v.to_string_lossy().into_owned())
+        })
     })
 }
 
 /// The man-style help text.
-pub const HELP: &str = "\
-NAME
-    mgo - go build, once per x86-64 level, into one self-selecting executable
-
-SYNOPSIS
-    mgo [build] [go build flags] [packages]
-
-DESCRIPTION
-    mgo builds the named main package as `go build` would, but four times,
-    with GOAMD64=v1, v2, v3 and v4, and writes ONE Linux executable where
-    `go build` would have written one. It holds a small launcher and the
-    four builds. At every start the launcher picks the highest level that
-    the CPU runs (exactly as the Go runtime checks it), maps that build
-    from the bundle's own pages as the kernel's exec would, verifies what
-    will run, and starts it in its place: same PID, arguments,
-    environment, descriptors, exit status and signals, and the program
-    is the bundle (/proc/self/exe, its name in ps). Where a build cannot
-    be mapped so, it starts through a memfd instead.
-
-    Every `go build` flag is accepted and given to each build unchanged.
-    Output names and places are go build's own: no -o writes the default
-    name into the current directory; -o FILE; -o DIR/ or an existing
-    directory writes one executable per main package there. Packages that
-    go build would only compile (several without -o, or non-main ones) are
-    compiled for every level and nothing is written.
-
-    The four builds run in parallel; go's output is passed through with
-    each line prefixed by its level (\"v3: \"). Nothing is written unless
-    every build succeeds, and an existing output is replaced atomically.
-
-ENVIRONMENT
-    GOAMD64=vN         at build time: the lowest level to include
-                       (GOAMD64=v3 bundles v3 and v4). Empty means unset.
-    MGO_PARALLEL_BUILD how many builds run at once (default: CPU count).
-    MGO_COMPRESS=MODE  compress the builds: g1..g9 (deflate), z1..z22 (zstd),
-                       Z1..Z22 (zstd, v1-v3 against v4) or lz4 (fastest start).
-    MGO_LAUNCH=memfd   make the bundle start its builds through a memfd by
-                       default; mapped (or empty) is the default.
-    GOOS, GOARCH       must be linux and amd64 (or unset on such a host).
-
-    When a bundle runs:
-    GOAMD64=vN         run level N (or the highest the bundle holds
-                       below it) instead of detecting the CPU.
-    MGODEBUG=log       say on stderr which level starts, and how:
-                       [mgo] launcher: starting variant GOAMD64=v3 (mapped)
-    MGODEBUG=extract   write the chosen build to stdout and exit 0.
-    MGODEBUG=memfd     start it through a memfd.
-    A setuid or setgid bundle ignores MGODEBUG.
-
-EXIT STATUS
-    0 on success; 1 when mgo refuses or fails; go build's status when a
-    build fails; 2 for usage errors; 130 when interrupted.
-    A bundle's launcher exits 125 (bundle damaged or unreadable), 126
-    (cannot execute the build) or 124 (MGODEBUG=extract could not write);
-    otherwise the status is the program's own.
-
-EXAMPLES
-    mgo ./cmd/server               writes ./server
-    mgo -trimpath -o dist/app .    writes dist/app
-    GOAMD64=v3 mgo -o bin/ ./cmd/...
-    MGODEBUG=log ./server          shows the chosen level
-
-SEE ALSO
-    go help build. In mgo's source: docs/CLI.md (this command in full),
-    docs/LAUNCHER.md (what a bundle does at every start, its exit
-    statuses), docs/FORMAT.md (the file), docs/DESIGN.md (measurements).
-";
+pub const HELP: &str = include_str!("help.txt");
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parsed(args: &[&str]) -> Result<Command> {
+        parse(args.iter().map(OsString::from))
+    }
+
     fn request(args: &[&str]) -> Request {
-        match parse(args.iter().map(OsString::from)) {
-            Ok(Command::Build(request)) => request,
+        match parsed(args) {
+            Ok(Command::Build(request) | Command::Test(request)) => request,
             other => panic!("{args:?} gave {other:?}"),
         }
     }
@@ -240,7 +531,7 @@ mod tests {
         ] {
             let r = request(args);
             assert_eq!(r.output.as_deref(), Some(OsStr::new("out")), "{args:?}");
-            assert!(r.go_flags.is_empty(), "{args:?}");
+            assert_eq!(strings(&r.go_args), ["./cmd/x"]);
             assert_eq!(strings(&r.packages), ["./cmd/x"]);
         }
     }
@@ -259,19 +550,21 @@ mod tests {
             "p2",
         ]);
         assert_eq!(
-            strings(&r.go_flags),
+            strings(&r.go_args),
             [
-                "-C",
-                "dir",
                 "-trimpath",
                 "-ldflags",
                 "-s -w",
                 "-tags=a,b",
-                "-race"
+                "-race",
+                "p1",
+                "p2"
             ]
         );
         assert_eq!(strings(&r.packages), ["p1", "p2"]);
+        assert_eq!(strings(&r.selection_flags), ["-tags=a,b"]);
         assert_eq!(r.chdir.as_deref(), Some(OsStr::new("dir")));
+        assert_eq!(r.verb, GoVerb::Build);
     }
 
     #[test]
@@ -281,37 +574,125 @@ mod tests {
         assert_eq!(r.output, None);
         let r = request(&["-v", "--", "-weird"]);
         assert_eq!(strings(&r.packages), ["--", "-weird"]);
+        assert_eq!(strings(&r.go_args), ["-v", "--", "-weird"]);
         let r = request(&["-"]);
         assert_eq!(strings(&r.packages), ["-"]);
     }
 
     #[test]
-    fn buildmode_is_found_on_the_command_line_and_in_goflags() {
-        assert_eq!(
-            request(&["-buildmode", "pie"]).buildmode.as_deref(),
-            Some("pie")
-        );
-        assert_eq!(
-            request(&["-buildmode=c-shared", "."]).buildmode.as_deref(),
-            Some("c-shared")
-        );
-        assert_eq!(
-            buildmode_from_goflags("-trimpath -buildmode=plugin"),
-            Some("plugin".into())
-        );
-        assert_eq!(buildmode_from_goflags("-trimpath"), None);
+    fn chdir_must_come_first_as_go_requires() {
+        for args in [
+            &["-C", "d", "build", "."][..],
+            &["build", "-C", "d", "."],
+            &["-C=d", "-o", "x"],
+            &["-C", "d", "test", "-c"],
+        ] {
+            assert_eq!(request(args).chdir.as_deref(), Some(OsStr::new("d")));
+        }
+        for args in [
+            &["-o", "x", "-C", "d"][..],
+            &["build", "-C", "d", "-C", "e"],
+        ] {
+            let err = parsed(args).unwrap_err();
+            assert_eq!(err.status(), 2, "{args:?}");
+            assert!(
+                err.message()
+                    .is_some_and(|m| m.contains("-C flag must be first flag on command line")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
-    fn help_version_and_errors() {
-        for args in [&["-h"][..], &["--help"], &["help"], &["build", "-help"]] {
-            assert_eq!(parse(args.iter().map(OsString::from)), Ok(Command::Help));
+    fn go_commands_pass_through_with_their_arguments() {
+        for word in GO_COMMANDS {
+            let args = [word, "-x", "y"];
+            assert_eq!(
+                parsed(&args).unwrap(),
+                Command::Go(args.iter().map(OsString::from).collect())
+            );
         }
         assert_eq!(
-            parse(["--version"].map(OsString::from)),
-            Ok(Command::Version)
+            parsed(&["-C", "d", "env", "GOOS"]).unwrap(),
+            Command::Go(["-C", "d", "env", "GOOS"].map(OsString::from).to_vec())
         );
-        let err = parse(["-ldflags"].map(OsString::from)).unwrap_err();
-        assert!(err.contains("-ldflags needs a value"), "{err}");
+        assert_eq!(
+            parsed(&["help", "build"]).unwrap(),
+            Command::Go(["help", "build"].map(OsString::from).to_vec())
+        );
+    }
+
+    #[test]
+    fn install_keeps_its_flags_for_go_and_test_finds_c_and_o_anywhere() {
+        let r = request(&["install", "-o", "x", "./cmd/a"]);
+        assert_eq!(r.verb, GoVerb::Install);
+        assert_eq!(r.output, None);
+        assert_eq!(strings(&r.go_args), ["-o", "x", "./cmd/a"]);
+
+        let r = request(&[
+            "test", "./pkg", "-run", "-o", "-c", "-o", "bin/", "-args", "-o",
+        ]);
+        assert_eq!(r.verb, GoVerb::Test);
+        assert!(r.compile_only);
+        assert_eq!(r.output.as_deref(), Some(OsStr::new("bin/")));
+        assert_eq!(strings(&r.packages), ["./pkg"]);
+        assert_eq!(
+            strings(&r.go_args),
+            ["./pkg", "-run", "-o", "-c", "-args", "-o"]
+        );
+        assert!(matches!(parsed(&["test", "-c"]), Ok(Command::Build(_))));
+        assert!(matches!(parsed(&["test", "-v", "."]), Ok(Command::Test(_))));
+    }
+
+    #[test]
+    fn json_dry_run_and_buildmode_are_noticed() {
+        let r = request(&["-json", "-n", "-buildmode", "pie", "."]);
+        assert!(r.json && r.dry_run);
+        assert_eq!(r.buildmode.as_deref(), Some("pie"));
+        let r = request(&["-json=false", "."]);
+        assert!(!r.json);
+        let r = request(&["-x", "-v", "-ldflags", "-x", "-json", "."]);
+        assert_eq!(strings(&r.key_args), ["-ldflags", "-x", "."]);
+        assert_eq!(
+            from_goflags("-trimpath -buildmode=plugin", "buildmode"),
+            Some("plugin".into())
+        );
+        assert_eq!(from_goflags("-json", "json"), Some("true".into()));
+        assert_eq!(from_goflags("-trimpath", "buildmode"), None);
+    }
+
+    #[test]
+    fn help_version_tools_and_errors() {
+        for args in [&["-h"][..], &["--help"], &["help"], &["build", "-help"]] {
+            assert_eq!(parsed(args).unwrap(), Command::Help);
+        }
+        assert_eq!(parsed(&["--version"]).unwrap(), Command::Version);
+        let err = parsed(&["-ldflags"]).unwrap_err();
+        assert!(err.to_string().contains("-ldflags needs a value"), "{err}");
+        assert_eq!(err.status(), 2);
+        assert_eq!(
+            parsed(&["inspect", "-json", "f"]).unwrap(),
+            Command::Inspect {
+                file: "f".into(),
+                json: true
+            }
+        );
+        assert_eq!(
+            parsed(&["extract", "-l", "v3", "f", "-o", "out"]).unwrap(),
+            Command::Extract {
+                level: Some(3),
+                file: "f".into(),
+                output: "out".into()
+            }
+        );
+        for bad in [
+            &["extract", "-l", "v5", "f", "-o", "x"][..],
+            &["extract", "f"],
+            &["verify"],
+            &["verify", "a", "b"],
+            &["inspect", "-x", "f"],
+        ] {
+            assert_eq!(parsed(bad).unwrap_err().status(), 2, "{bad:?}");
+        }
     }
 }

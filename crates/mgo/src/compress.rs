@@ -514,7 +514,12 @@ fn parallel_map<I: Sync, S, T: Send>(
                     let (Some(item), Some(slot)) = (items.get(j), slots.get(j)) else {
                         break;
                     };
-                    let result = job(&mut state, item);
+                    // A signal stops compression at the next chunk.
+                    let result = if crate::interrupt::interrupted() {
+                        Err("interrupted".to_owned())
+                    } else {
+                        job(&mut state, item)
+                    };
                     let failed = result.is_err();
                     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
                     if failed {
@@ -589,29 +594,8 @@ mod tests {
             .collect()
     }
 
-    /// Decodes a chunk as the launcher does (zstd with the reference as a
-    /// raw-content dictionary, or the other codecs' own decoders).
     fn decode(encoding: Encoding, stored: &[u8], size: usize, dictionary: &[u8]) -> Vec<u8> {
-        match encoding {
-            Encoding::Zstd => {
-                let mut context = zstd_safe::DCtx::create();
-                let mut out = Vec::with_capacity(size);
-                context
-                    .decompress_using_dict(&mut out, stored, dictionary)
-                    .unwrap();
-                out
-            }
-            Encoding::Deflate => {
-                let mut out = vec![0u8; size];
-                let n = libdeflater::Decompressor::new()
-                    .deflate_decompress(stored, &mut out)
-                    .unwrap();
-                out.truncate(n);
-                out
-            }
-            Encoding::Lz4 => lz4::block::decompress(stored, Some(size as i32)).unwrap(),
-            Encoding::Raw => stored.to_vec(),
-        }
+        crate::read::decode_block(encoding, stored, size, dictionary).unwrap()
     }
 
     /// Lays `encoded` out as the bundle writer does, reads it back through

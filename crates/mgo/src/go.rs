@@ -1,6 +1,9 @@
-//! Everything that runs `go`: the toolchain check, package counting, and the
-//! parallel variant builds with their output relayed line by line.
+//! Everything that runs `go`: its environment, package queries, handing a
+//! command over to go, and running one go command per level with the
+//! output relayed line by line.
 
+use crate::error::{self, Result, fail};
+use crate::interrupt;
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -11,71 +14,99 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
-/// The toolchain's view of the target, from `go env`.
-#[derive(Debug)]
+/// What `go env` says about the target and the toolchain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GoEnv {
     /// GOOS.
     pub goos: String,
     /// GOARCH.
     pub goarch: String,
-    /// GOAMD64 as go resolves it (v1 when unset).
+    /// GOAMD64 as go resolves it (v1 when unset; empty for other GOARCHes).
     pub goamd64: String,
     /// GOVERSION, e.g. `go1.26.8`.
     pub version: String,
+    /// GOMODCACHE: module sources, which never change in place.
+    pub gomodcache: String,
+    /// GOBIN, where `go install` writes (empty: GOPATH's first bin).
+    pub gobin: String,
+    /// GOPATH.
+    pub gopath: String,
+    /// GOHOSTOS and GOHOSTARCH: `go install` of a cross-compiled program
+    /// writes elsewhere.
+    pub gohostos: String,
+    /// See `gohostos`.
+    pub gohostarch: String,
 }
 
-/// A problem running go, worded for the user.
-#[derive(Debug)]
-pub enum Error {
-    /// A message for an `mgo: ` line, exit status 1.
-    Message(String),
-    /// A variant build failed with go's status.
-    BuildFailed {
-        /// The level that failed first.
-        level: u8,
-        /// go's exit status.
-        status: ExitStatus,
-    },
-    /// The user interrupted the build.
-    Interrupted,
-}
+const ENV_NAMES: [&str; 9] = [
+    "GOOS",
+    "GOARCH",
+    "GOAMD64",
+    "GOVERSION",
+    "GOMODCACHE",
+    "GOBIN",
+    "GOPATH",
+    "GOHOSTOS",
+    "GOHOSTARCH",
+];
 
+/// A `go` command run from `dir`, with stdin from /dev/null. Each go that
+/// mgo waits for dies with mgo: the kernel sends it SIGKILL if mgo is
+/// killed (PR_SET_PDEATHSIG; the thread that starts it lives until it ends).
 fn go_command(dir: &Path) -> Command {
     let mut command = Command::new("go");
-    command.current_dir(dir);
+    command.current_dir(dir).stdin(Stdio::null());
+    let parent = rustix::process::getpid();
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes two async-signal-safe system calls.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // mgo died before the line above: nobody would signal us.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(io::Error::from_raw_os_error(libc_esrch()));
+            }
+            Ok(())
+        });
+    }
     command
 }
 
-fn spawn_error(err: &io::Error) -> Error {
+/// ESRCH, without a libc dependency for one constant.
+const fn libc_esrch() -> i32 {
+    3
+}
+
+fn spawn_error(err: &io::Error) -> error::Error {
     if err.kind() == io::ErrorKind::NotFound {
-        Error::Message(
-            "go not found in PATH: install Go 1.18 or newer, or add its bin directory to PATH"
-                .into(),
-        )
+        fail("go not found in PATH: install Go 1.18 or newer, or add its bin directory to PATH")
     } else {
-        Error::Message(format!("cannot run go: {err}"))
+        fail(format!("cannot run go: {err}"))
     }
 }
 
 /// Runs a quick go command and returns its stdout; on failure its stderr is
-/// shown whole, as go printed it.
-fn output_of(mut command: Command, what: &str) -> Result<String, Error> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| spawn_error(&e))?;
+/// shown whole, as go printed it, and go's status is mgo's.
+fn output_of(mut command: Command, what: &str) -> Result<String> {
+    let output = command.output().map_err(|e| spawn_error(&e))?;
     if !output.status.success() {
         let _ = io::stderr().write_all(&output.stderr);
-        return Err(Error::Message(format!("{what} failed ({})", output.status)));
+        return Err(error::go_failed(
+            output.status,
+            Some(format!(
+                "{what} failed ({})",
+                describe_status(&output.status)
+            )),
+        ));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Asks go for the target and its version, from `dir` (where `-C` points):
-/// a go.mod there may select another toolchain.
-pub fn env(dir: &Path) -> Result<GoEnv, Error> {
+/// Asks go about the target and the toolchain, from `dir` (where `-C`
+/// points: a go.mod there may select another toolchain).
+pub fn env(dir: &Path) -> Result<GoEnv> {
     let mut command = go_command(dir);
-    command.args(["env", "GOOS", "GOARCH", "GOAMD64", "GOVERSION"]);
+    command.arg("env").args(ENV_NAMES);
     let text = output_of(command, "go env")?;
     let mut lines = text.lines().map(str::trim).map(str::to_owned);
     let mut next = || lines.next().unwrap_or_default();
@@ -84,6 +115,11 @@ pub fn env(dir: &Path) -> Result<GoEnv, Error> {
         goarch: next(),
         goamd64: next(),
         version: next(),
+        gomodcache: next(),
+        gobin: next(),
+        gopath: next(),
+        gohostos: next(),
+        gohostarch: next(),
     })
 }
 
@@ -103,244 +139,280 @@ pub fn version_supported(version: &str) -> bool {
     (major, minor) >= (1, 18)
 }
 
-/// The package names (`main` or another) that `packages` match, asked of
-/// `go list` with the flags that decide matching.
-pub fn package_names(
+/// `go list` from `dir` over `packages`, with the flags that decide which
+/// packages match, printing `format` for each.
+fn list(
     dir: &Path,
-    go_flags: &[OsString],
+    selection_flags: &[OsString],
     packages: &[OsString],
-) -> Result<Vec<String>, Error> {
+    extra: &[&str],
+    format: &str,
+    goamd64: Option<u8>,
+) -> Result<Vec<String>> {
     let mut command = go_command(dir);
-    // The user's flags first: go insists that -C comes before any other.
-    command.arg("list");
-    command.args(selection_flags(go_flags));
-    command.args(["-e", "-f", "{{.Name}}"]);
-    command.args(packages);
+    command
+        .arg("list")
+        .args(selection_flags)
+        .args(extra)
+        .args(["-e", "-f", format])
+        .args(packages);
+    if let Some(level) = goamd64 {
+        command.env("GOAMD64", format!("v{level}"));
+    }
     Ok(output_of(command, "go list")?
         .lines()
+        .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect())
 }
 
-/// The flags among `go_flags` that change which packages a pattern matches.
-fn selection_flags(go_flags: &[OsString]) -> Vec<OsString> {
-    const SELECTING: &[&str] = &["C", "tags", "mod", "modfile", "overlay"];
-    let mut kept = Vec::new();
-    let mut flags = go_flags.iter();
-    while let Some(flag) = flags.next() {
-        let text = flag.to_string_lossy();
-        let body = text.trim_start_matches('-');
-        let (name, has_value) = match body.split_once('=') {
-            Some((name, _)) => (name, true),
-            None => (body, false),
-        };
-        let takes_next = !has_value && crate::cli::takes_value(name);
-        if SELECTING.contains(&name) {
-            kept.push(flag.clone());
-            if takes_next {
-                kept.extend(flags.next().cloned());
-            }
-        } else if takes_next {
-            flags.next();
-        }
-    }
-    kept
+/// The package names (`main` or another) that `packages` match.
+pub fn package_names(
+    dir: &Path,
+    selection_flags: &[OsString],
+    packages: &[OsString],
+) -> Result<Vec<String>> {
+    list(dir, selection_flags, packages, &[], "{{.Name}}", None)
 }
 
-/// One variant build: `go build <flags> [-o <target>] <packages>` with
-/// `GOAMD64=v<level>`.
-#[derive(Debug, Clone)]
-pub struct VariantBuild {
-    /// GOAMD64 level.
-    pub level: u8,
-    /// `-o` for this build, if any.
-    pub target: Option<OsString>,
-}
-
-/// State shared with the Ctrl-C handler: the running builds' process groups.
-#[derive(Default)]
-pub struct Builds {
-    running: Mutex<Vec<Running>>,
-    interrupted: AtomicBool,
-}
-
-struct Running {
-    pid: u32,
+/// The user's sources a build at `level` reads: the directories of the
+/// packages it compiles that are neither in GOROOT nor in the module cache,
+/// and the files those packages embed.
+pub fn sources(
+    dir: &Path,
+    selection_flags: &[OsString],
+    packages: &[OsString],
+    test: bool,
     level: u8,
-    quiet: Arc<AtomicBool>,
-}
-
-/// Where relayed lines go; a lock per stream keeps lines whole.
-struct Relay {
-    prefix: String,
-    quiet: Arc<AtomicBool>,
-}
-
-impl Builds {
-    /// Stops every running build: Ctrl-C and SIGTERM land here. go and the
-    /// compilers it started get SIGINT, as from a terminal, so go removes
-    /// its own work directory; their output is no longer shown.
-    pub fn interrupt(&self) {
-        self.interrupted.store(true, Ordering::SeqCst);
-        self.stop_others(None);
-    }
-
-    fn stop_others(&self, except: Option<u8>) {
-        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        for build in running.iter().filter(|b| Some(b.level) != except) {
-            build.quiet.store(true, Ordering::SeqCst);
-            if let Ok(pid) = i32::try_from(build.pid)
-                && let Some(pid) = rustix::process::Pid::from_raw(pid)
-            {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::INT);
-            }
+    gomodcache: &str,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let extra: &[&str] = if test {
+        &["-deps", "-test"]
+    } else {
+        &["-deps"]
+    };
+    let lines = list(
+        dir,
+        selection_flags,
+        packages,
+        extra,
+        "{{if not .Standard}}D\t{{.Dir}}\n{{range .EmbedFiles}}E\t{{$.Dir}}/{{.}}\n{{end}}{{end}}",
+        Some(level),
+    )?;
+    let user = |path: &Path| gomodcache.is_empty() || !path.starts_with(gomodcache);
+    let (mut dirs, mut files) = (Vec::new(), Vec::new());
+    for line in lines {
+        match line.split_once('\t') {
+            Some(("D", path)) if user(Path::new(path)) => dirs.push(PathBuf::from(path)),
+            Some(("E", path)) if user(Path::new(path)) => files.push(PathBuf::from(path)),
+            _ => {}
         }
     }
+    Ok((dirs, files))
+}
 
-    /// Whether [`Builds::interrupt`] was called.
-    pub fn interrupted(&self) -> bool {
-        self.interrupted.load(Ordering::SeqCst)
-    }
+/// Hands the command over to go: `go <args>` replaces mgo, so that go's
+/// output, exit status and signals are exactly go's. Returns only if go
+/// cannot be started.
+pub fn exec(args: &[OsString]) -> error::Error {
+    let err = Command::new("go").args(args).exec();
+    spawn_error(&err)
+}
 
-    /// Runs `builds` from `dir`, at most `parallel` at a time, each go with
-    /// its own GOTMPDIR under `scratch` (go killed by a signal leaves its
-    /// work directory behind; mgo removes `scratch` whatever happens). The first
-    /// failure stops the others (their output is dropped: it would repeat the
-    /// same errors) and is returned.
-    pub fn run_all(
-        &self,
-        dir: &Path,
-        scratch: &Path,
-        go_flags: &[OsString],
-        packages: &[OsString],
-        builds: &[VariantBuild],
-        parallel: usize,
-    ) -> Result<(), Error> {
-        let queue = Mutex::new(builds.iter().cloned().collect::<VecDeque<_>>());
-        let failure: Mutex<Option<Error>> = Mutex::new(None);
-        thread::scope(|scope| {
-            for _ in 0..parallel.clamp(1, builds.len().max(1)) {
-                scope.spawn(|| {
-                    loop {
-                        let next = queue
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .pop_front();
-                        let Some(build) = next else { break };
-                        let stop = failure
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .is_some();
-                        if stop || self.interrupted() {
-                            break;
-                        }
-                        let result = self.run_one(dir, scratch, go_flags, packages, &build);
-                        if let Err(err) = result {
-                            let mut first = failure.lock().unwrap_or_else(PoisonError::into_inner);
-                            if first.is_none() && !self.interrupted() {
-                                self.stop_others(Some(build.level));
-                                *first = Some(err);
+/// One go command for one level.
+pub struct LevelRun {
+    /// GOAMD64 level; also the output's prefix.
+    pub level: u8,
+    /// The command, environment included.
+    pub command: Command,
+}
+
+/// A go command for `level` from `dir`: `go <verb> <args>` with
+/// `GOAMD64=v<level>`, in its own process group, output piped for relaying.
+pub fn level_command(dir: &Path, level: u8, verb: &str, args: &[&OsStr]) -> Command {
+    let mut command = go_command(dir);
+    command
+        .arg(verb)
+        .args(args)
+        .env("GOAMD64", format!("v{level}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that stopping it reaches the
+        // compiler and linker processes go starts as well.
+        .process_group(0);
+    command
+}
+
+/// How the runs of a set relate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Stop the others (builds: one failure decides the outcome).
+    StopOthers,
+    /// Let every run finish (tests: each level's result matters).
+    RunAll,
+}
+
+/// How each run's output is passed on.
+#[derive(Clone, Copy)]
+pub struct Relay {
+    /// go prints JSON lines on stdout (`-json`): the level goes into each
+    /// object as a `"GOAMD64"` field instead of a prefix.
+    pub json: bool,
+}
+
+/// What a set of runs came to.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Each finished run's level and exit status, lowest level first.
+    pub statuses: Vec<(u8, ExitStatus)>,
+    /// The run that failed first, if any (the others may have failed
+    /// because they were stopped).
+    pub first_failure: Option<(u8, ExitStatus)>,
+}
+
+/// Runs `runs`, at most `parallel` at a time, lowest level first. With
+/// [`OnFailure::StopOthers`] the first failure stops the rest (their output
+/// is dropped: it would repeat the same errors) and runs not yet started
+/// are skipped.
+pub fn run_levels(
+    runs: Vec<LevelRun>,
+    parallel: usize,
+    on_failure: OnFailure,
+    relay: Relay,
+) -> Result<Outcome> {
+    let count = runs.len();
+    let queue = Mutex::new(runs.into_iter().collect::<VecDeque<_>>());
+    let results: Mutex<Vec<(u8, ExitStatus)>> = Mutex::new(Vec::new());
+    let first_failure: Mutex<Option<(u8, ExitStatus)>> = Mutex::new(None);
+    let failure: Mutex<Option<error::Error>> = Mutex::new(None);
+    let failed = AtomicBool::new(false);
+    thread::scope(|scope| {
+        for _ in 0..parallel.clamp(1, count.max(1)) {
+            scope.spawn(|| {
+                loop {
+                    if interrupt::interrupted()
+                        || (on_failure == OnFailure::StopOthers && failed.load(Ordering::SeqCst))
+                    {
+                        break;
+                    }
+                    let next = queue
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .pop_front();
+                    let Some(run) = next else { break };
+                    let level = run.level;
+                    match run_one(run, relay) {
+                        Ok((pid, status)) => {
+                            if !status.success() && !failed.swap(true, Ordering::SeqCst) {
+                                *first_failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                                    Some((level, status));
+                                if on_failure == OnFailure::StopOthers {
+                                    interrupt::stop_children(Some(pid));
+                                }
                             }
+                            results
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .push((level, status));
+                        }
+                        Err(err) => {
+                            failed.store(true, Ordering::SeqCst);
+                            interrupt::stop_children(None);
+                            failure
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .get_or_insert(err);
                         }
                     }
-                });
-            }
-        });
-        if self.interrupted() {
-            return Err(Error::Interrupted);
-        }
-        match failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
-            Some(err) => Err(err),
-            None => Ok(()),
-        }
-    }
-
-    fn run_one(
-        &self,
-        dir: &Path,
-        scratch: &Path,
-        go_flags: &[OsString],
-        packages: &[OsString],
-        build: &VariantBuild,
-    ) -> Result<(), Error> {
-        let gotmpdir = scratch.join(format!("gotmp-v{}", build.level));
-        std::fs::create_dir_all(&gotmpdir)
-            .map_err(|e| Error::Message(format!("cannot create {}: {e}", gotmpdir.display())))?;
-        let mut command = go_command(dir);
-        command
-            .arg("build")
-            .args(go_flags)
-            .args(
-                build
-                    .target
-                    .iter()
-                    .flat_map(|t| [OsStr::new("-o"), t.as_os_str()]),
-            )
-            .args(packages)
-            .env("GOAMD64", format!("v{}", build.level))
-            .env("GOTMPDIR", &gotmpdir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so that stopping it reaches the
-            // compiler and linker processes go starts as well.
-            .process_group(0);
-        let quiet = Arc::new(AtomicBool::new(false));
-        let mut child = {
-            // Registering under the lock means an interrupt either sees this
-            // build or happens before it starts (and then it is not started).
-            let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-            if self.interrupted() {
-                return Err(Error::Interrupted);
-            }
-            let child = command.spawn().map_err(|e| spawn_error(&e))?;
-            running.push(Running {
-                pid: child.id(),
-                level: build.level,
-                quiet: Arc::clone(&quiet),
+                }
             });
-            child
-        };
-        let status = relay_and_wait(
-            &mut child,
-            &Relay {
-                prefix: format!("v{}: ", build.level),
-                quiet,
-            },
-        );
-        self.running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|b| b.pid != child.id());
-        let status = status.map_err(|e| Error::Message(format!("waiting for go build: {e}")))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(Error::BuildFailed {
-                level: build.level,
-                status,
-            })
         }
+    });
+    interrupt::check()?;
+    if let Some(err) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(err);
+    }
+    let mut statuses = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+    statuses.sort_by_key(|(level, _)| *level);
+    Ok(Outcome {
+        statuses,
+        first_failure: first_failure
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner),
+    })
+}
+
+/// Starts one run, relays its output and waits for it.
+fn run_one(mut run: LevelRun, relay: Relay) -> Result<(u32, ExitStatus)> {
+    let quiet = Arc::new(AtomicBool::new(false));
+    let mut child = run.command.spawn().map_err(|e| spawn_error(&e))?;
+    let pid = child.id();
+    if !interrupt::register(pid, Arc::clone(&quiet)) {
+        // Interrupted while it started: stop it like the others.
+        quiet.store(true, Ordering::SeqCst);
+        interrupt::signal_group(pid);
+    }
+    let status = relay_and_wait(
+        &mut child,
+        &Prefix {
+            level: run.level,
+            json: relay.json,
+            quiet,
+        },
+    );
+    interrupt::unregister(pid);
+    let status = status.map_err(|e| fail(format!("waiting for go: {e}")))?;
+    Ok((pid, status))
+}
+
+/// How one run's lines are marked.
+struct Prefix {
+    level: u8,
+    json: bool,
+    quiet: Arc<AtomicBool>,
+}
+
+impl Prefix {
+    /// `line` (with its newline, if any) as mgo prints it.
+    fn mark(&self, line: &[u8], stdout: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(line.len() + 20);
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        match body.strip_prefix(b"{") {
+            Some(rest) if self.json && stdout => {
+                out.extend_from_slice(format!("{{\"GOAMD64\":\"v{}\"", self.level).as_bytes());
+                if !rest.trim_ascii_start().starts_with(b"}") {
+                    out.push(b',');
+                }
+                out.extend_from_slice(rest);
+            }
+            _ => {
+                out.extend_from_slice(format!("v{}: ", self.level).as_bytes());
+                out.extend_from_slice(body);
+            }
+        }
+        out.push(b'\n');
+        out
     }
 }
 
-/// Passes the child's stdout and stderr through, line by line with the
-/// level's prefix, to ours; then waits for it.
-fn relay_and_wait(child: &mut Child, relay: &Relay) -> io::Result<ExitStatus> {
+/// Passes the child's stdout and stderr through, line by line, to ours;
+/// then waits for it. A closed stdout or stderr of mgo's is not an error:
+/// the lines are dropped and go runs to its end.
+fn relay_and_wait(child: &mut Child, prefix: &Prefix) -> io::Result<ExitStatus> {
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     thread::scope(|scope| {
         if let Some(stdout) = stdout {
-            scope.spawn(|| relay_lines(stdout, &mut io::stdout(), relay));
+            scope.spawn(|| relay_lines(stdout, &mut io::stdout(), prefix, true));
         }
         if let Some(stderr) = stderr {
-            scope.spawn(|| relay_lines(stderr, &mut io::stderr(), relay));
+            scope.spawn(|| relay_lines(stderr, &mut io::stderr(), prefix, false));
         }
     });
     child.wait()
 }
 
-fn relay_lines(from: impl Read, to: &mut impl Write, relay: &Relay) {
+fn relay_lines(from: impl Read, to: &mut impl Write, prefix: &Prefix, stdout: bool) {
     let mut reader = BufReader::new(from);
     let mut line = Vec::new();
     loop {
@@ -349,36 +421,21 @@ fn relay_lines(from: impl Read, to: &mut impl Write, relay: &Relay) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        if relay.quiet.load(Ordering::SeqCst) {
+        if prefix.quiet.load(Ordering::SeqCst) {
             continue; // keep draining so the child never blocks on a full pipe
         }
-        let mut out = Vec::with_capacity(relay.prefix.len() + line.len() + 1);
-        out.extend_from_slice(relay.prefix.as_bytes());
-        out.extend_from_slice(&line);
-        if !line.ends_with(b"\n") {
-            out.push(b'\n');
-        }
-        let _ = to.write_all(&out);
+        let _ = to.write_all(&prefix.mark(&line, stdout));
         let _ = to.flush();
     }
 }
 
-/// Describes how go ended, for the `mgo:` line.
+/// Describes how go ended, for an `mgo:` line.
 pub fn describe_status(status: &ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         _ => status.to_string(),
     }
-}
-
-/// The directory go builds from: the current one, or `-C dir` under it.
-pub fn build_dir(chdir: Option<&OsStr>) -> io::Result<PathBuf> {
-    let cwd = std::env::current_dir()?;
-    Ok(match chdir {
-        Some(dir) => cwd.join(dir),
-        None => cwd,
-    })
 }
 
 #[cfg(test)]
@@ -402,24 +459,29 @@ mod tests {
     }
 
     #[test]
-    fn selection_flags_keep_only_matching_flags() {
-        let flags: Vec<OsString> = [
-            "-C",
-            "d",
-            "-ldflags",
-            "-s",
-            "-tags",
-            "x",
-            "-json",
-            "-mod=vendor",
-            "-trimpath",
-        ]
-        .map(OsString::from)
-        .to_vec();
-        let kept: Vec<String> = selection_flags(&flags)
-            .iter()
-            .map(|f| f.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(kept, ["-C", "d", "-tags", "x", "-mod=vendor"]);
+    fn lines_get_a_prefix_and_json_objects_a_field() {
+        let quiet = Arc::new(AtomicBool::new(false));
+        let text = Prefix {
+            level: 3,
+            json: false,
+            quiet: Arc::clone(&quiet),
+        };
+        assert_eq!(text.mark(b"# x\n", true), b"v3: # x\n");
+        assert_eq!(text.mark(b"no newline", false), b"v3: no newline\n");
+        assert_eq!(text.mark(b"{\"a\":1}\n", true), b"v3: {\"a\":1}\n");
+        let json = Prefix {
+            level: 2,
+            json: true,
+            quiet,
+        };
+        assert_eq!(
+            json.mark(b"{\"ImportPath\":\"x\"}\n", true),
+            b"{\"GOAMD64\":\"v2\",\"ImportPath\":\"x\"}\n"
+        );
+        assert_eq!(json.mark(b"{}", true), b"{\"GOAMD64\":\"v2\"}\n");
+        assert_eq!(json.mark(b"{ }\n", true), b"{\"GOAMD64\":\"v2\" }\n");
+        // Not JSON, or on stderr: a prefix.
+        assert_eq!(json.mark(b"go: x\n", true), b"v2: go: x\n");
+        assert_eq!(json.mark(b"{\"a\":1}\n", false), b"v2: {\"a\":1}\n");
     }
 }

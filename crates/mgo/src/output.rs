@@ -1,67 +1,118 @@
-//! Where bundles go, and writing them so that nothing is ever half-written:
-//! a temporary file beside the destination, renamed over it at the end.
+//! Where bundles go, and placing them so that nothing is ever half-written
+//! or left behind.
+//!
+//! A bundle is written to an unnamed file (O_TMPFILE) in the destination's
+//! directory, given a temporary name only once complete, and renamed over
+//! the destination: a reader never sees a partial file, and mgo killed at
+//! any moment before that leaves nothing. Where a file system has no
+//! O_TMPFILE, the file is named `.mgo-XXXXXX.tmp` from the start. Either
+//! way mgo holds an flock on it while it lives, so that the next run in that
+//! directory can tell a leftover (unlocked) from another mgo's work in
+//! progress (locked) and remove it. A destination that already holds the
+//! same bytes is left as it is and only its times are updated, as go does
+//! for an up-to-date executable.
 
-use crate::bundle::{self, Variants};
-use std::fs::{self, File, Permissions};
+use crate::error::{Result, fail};
+use crate::interrupt;
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
+use std::ffi::OsStr;
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// What `-o` asked for, resolved against the build directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    /// `-o /dev/null`: build, write nothing.
+    /// `-o /dev/null`, spelled any way (the null device itself): build,
+    /// write nothing.
     Discard,
     /// `-o FILE`.
     File(PathBuf),
-    /// `-o DIR/` or an existing directory: one bundle per main package.
+    /// `-o` naming a character device or a FIFO: the bytes are written
+    /// into it; the node is never replaced.
+    Stream(PathBuf),
+    /// `-o DIR/` or an existing directory: one bundle per program.
     Dir(PathBuf),
-    /// No `-o`: go build's default name in the build directory, when exactly
-    /// one main package is built.
+    /// No `-o`: go's default name in the build directory, when go would
+    /// write one.
     Default(PathBuf),
 }
 
+/// The null device's numbers (major 1, minor 3) on Linux.
+const NULL_DEVICE: (u32, u32) = (1, 3);
+
 impl Destination {
-    /// Interprets `-o` the way `go build` does.
-    pub fn new(output: Option<&std::ffi::OsStr>, build_dir: &Path) -> Self {
+    /// Interprets `-o` the way `go build` does, looking at what the path
+    /// names now.
+    pub fn new(output: Option<&OsStr>, build_dir: &Path) -> Result<Self> {
         let Some(output) = output else {
-            return Self::Default(build_dir.to_owned());
+            return Ok(Self::Default(build_dir.to_owned()));
         };
-        let path = build_dir.join(output);
         if output == "/dev/null" {
-            Self::Discard
-        } else if output.as_encoded_bytes().ends_with(b"/") || path.is_dir() {
-            Self::Dir(path)
-        } else {
-            Self::File(path)
+            return Ok(Self::Discard);
         }
+        let path = build_dir.join(output);
+        let meta = match fs::metadata(&path) {
+            Ok(meta) => Some(meta),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+            Err(err) if err.raw_os_error() == Some(20) => {
+                // ENOTDIR: a path through a file; go build fails later, mgo now.
+                return Err(fail(format!("cannot inspect {}: {err}", path.display())));
+            }
+            Err(err) => return Err(fail(format!("cannot inspect {}: {err}", path.display()))),
+        };
+        let file_type = meta.as_ref().map(fs::Metadata::file_type);
+        Ok(match (file_type, meta) {
+            (Some(t), Some(meta)) if t.is_char_device() => {
+                let rdev = meta.rdev();
+                if (rustix::fs::major(rdev), rustix::fs::minor(rdev)) == NULL_DEVICE {
+                    Self::Discard
+                } else {
+                    Self::Stream(path)
+                }
+            }
+            (Some(t), _) if t.is_fifo() => Self::Stream(path),
+            (Some(t), _) if t.is_block_device() || t.is_socket() => {
+                let what = if t.is_socket() {
+                    "a socket"
+                } else {
+                    "a block device"
+                };
+                return Err(fail(format!(
+                    "build output {} is {what}: name a file, a directory or /dev/null with -o",
+                    path.display()
+                )));
+            }
+            (Some(t), _) if t.is_dir() => Self::Dir(path),
+            _ if output.as_bytes().ends_with(b"/") => Self::Dir(path),
+            _ => Self::File(path),
+        })
     }
 }
 
-/// A failure to place a bundle, worded for an `mgo:` line.
-pub type Error = String;
-
 /// Refuses to replace what `go build` refuses to replace: a directory, or a
 /// non-empty regular file that is not an executable. A mistyped `-o` must
-/// not destroy a user's source or data. (Like go, it looks through symlinks;
-/// the rename then replaces the link itself.)
-pub fn check_replaceable(dest: &Path) -> Result<(), Error> {
+/// not destroy a user's source or data. (Like go, it looks through
+/// symlinks; the rename then replaces the link itself.)
+pub fn check_replaceable(dest: &Path) -> Result<()> {
     let meta = match fs::metadata(dest) {
         Ok(meta) => meta,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(format!("cannot inspect {}: {err}", dest.display())),
+        Err(err) => return Err(fail(format!("cannot inspect {}: {err}", dest.display()))),
     };
     if meta.is_dir() {
-        return Err(format!(
+        return Err(fail(format!(
             "build output {} already exists and is a directory: name another file with -o",
             dest.display()
-        ));
+        )));
     }
     if meta.is_file() && meta.len() != 0 && !is_elf(dest) {
-        return Err(format!(
+        return Err(fail(format!(
             "build output {} already exists and is not an executable: remove it or choose another -o",
             dest.display()
-        ));
+        )));
     }
     Ok(())
 }
@@ -76,41 +127,301 @@ pub fn is_elf(path: &Path) -> bool {
         && magic == *b"\x7fELF"
 }
 
-/// Writes the bundle of `variants` to `dest` atomically with `mode`.
-pub fn write_bundle(
-    dest: &Path,
-    launcher: &[u8],
-    variants: &Variants,
-    mode: u32,
-) -> Result<(), Error> {
+/// What placing a file did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// A new file was renamed over the destination.
+    Written,
+    /// The destination held the same bytes: only its times were updated.
+    Kept,
+}
+
+/// The bytes to place: their size and how to write them, so that a bundle
+/// is never held in memory whole.
+pub trait Contents {
+    /// The number of bytes.
+    fn size(&self) -> u64;
+    /// Writes them all.
+    fn write_to(&self, out: &mut dyn Write) -> io::Result<()>;
+}
+
+impl Contents for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+    fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(self)
+    }
+}
+
+/// Places `contents` at `dest` with `mode`, atomically; keeps `dest` if it
+/// holds the same bytes.
+pub fn place(dest: &Path, contents: &dyn Contents, mode: u32) -> Result<Placed> {
+    let describe =
+        |err: &dyn std::fmt::Display| fail(format!("cannot write {}: {err}", dest.display()));
+    if same_contents(dest, contents) {
+        interrupt::check()?;
+        touch(dest).map_err(|e| describe(&e))?;
+        return Ok(Placed::Kept);
+    }
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let describe = |err: &dyn std::fmt::Display| format!("cannot write {}: {err}", dest.display());
     // go build creates the directories -o names; so does mgo.
     fs::create_dir_all(parent).map_err(|e| describe(&e))?;
-    let temp = tempfile::Builder::new()
-        .prefix(".mgo-")
-        .suffix(".tmp")
-        .tempfile_in(parent)
-        .map_err(|e| describe(&e))?;
+    remove_leftovers(parent);
+    let temp = Temporary::create(parent).map_err(|e| describe(&e))?;
     {
-        let mut out = BufWriter::with_capacity(1 << 20, temp.as_file());
-        bundle::write(launcher, variants, &mut out).map_err(|e| describe(&e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, Interruptible(&temp.file));
+        contents
+            .write_to(&mut out)
+            .map_err(|e| match interrupt::check() {
+                Err(stop) => stop,
+                Ok(()) => describe(&e),
+            })?;
         out.flush().map_err(|e| describe(&e))?;
     }
-    temp.as_file()
-        .set_permissions(Permissions::from_mode(mode & 0o7777))
+    temp.file
+        .set_permissions(fs::Permissions::from_mode(mode & 0o7777))
         .map_err(|e| describe(&e))?;
-    temp.persist(dest).map_err(|e| describe(&e.error))?;
+    interrupt::check()?;
+    temp.publish(dest).map_err(|e| describe(&e))?;
+    Ok(Placed::Written)
+}
+
+/// Writes `contents` into the character device or FIFO at `dest`, as go
+/// build and `cp` do: the node stays what it is. Opening a FIFO waits for a
+/// reader.
+pub fn stream(dest: &Path, contents: &dyn Contents) -> Result<()> {
+    let describe =
+        |err: &dyn std::fmt::Display| fail(format!("cannot write {}: {err}", dest.display()));
+    let file = interrupt::blocking(|| fs::OpenOptions::new().write(true).open(dest))
+        .map_err(|e| describe(&e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, Interruptible(&file));
+    interrupt::blocking(|| contents.write_to(&mut out).and_then(|()| out.flush()))
+        .map_err(|e| describe(&e))
+}
+
+/// A writer that stops at the first write after an interrupt.
+struct Interruptible<'a>(&'a File);
+
+impl Write for Interruptible<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if interrupt::interrupted() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+        }
+        (&mut &*self.0).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether `dest` is a regular file holding exactly `contents`.
+fn same_contents(dest: &Path, contents: &dyn Contents) -> bool {
+    let Ok(file) = File::open(dest) else {
+        return false;
+    };
+    match file.metadata() {
+        Ok(meta) if meta.is_file() && meta.len() == contents.size() => {}
+        _ => return false,
+    }
+    let mut compare = Compare {
+        file: io::BufReader::with_capacity(1 << 20, file),
+        buffer: Vec::new(),
+        same: true,
+    };
+    contents.write_to(&mut compare).is_ok() && compare.same
+}
+
+/// A writer that compares what it is given with a file's bytes.
+struct Compare<R> {
+    file: R,
+    buffer: Vec<u8>,
+    same: bool,
+}
+
+impl<R: Read> Write for Compare<R> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.buffer.resize(buf.len(), 0);
+        if self.file.read_exact(&mut self.buffer).is_err() || self.buffer != buf {
+            self.same = false;
+            // Stops the writer early: the answer is known.
+            return Err(io::Error::other("differs"));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sets `path`'s access and modification times to now (go's `os.Chtimes`
+/// on an up-to-date output).
+pub fn touch(path: &Path) -> io::Result<()> {
+    let now = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_NOW,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_NOW,
+        },
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, path, &now, AtFlags::empty())?;
     Ok(())
+}
+
+const TEMP_PREFIX: &str = ".mgo-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// A file being written: unnamed if the file system allows, locked either way.
+struct Temporary {
+    file: File,
+    dir: PathBuf,
+    /// The name it has, if it has one yet.
+    name: Option<PathBuf>,
+}
+
+impl Temporary {
+    fn create(dir: &Path) -> io::Result<Self> {
+        match rustix::fs::open(
+            dir,
+            OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(fd) => {
+                let file = File::from(fd);
+                rustix::fs::flock(&file, FlockOperation::LockExclusive)?;
+                return Ok(Self {
+                    file,
+                    dir: dir.to_owned(),
+                    name: None,
+                });
+            }
+            // Not supported by this file system (or kernel): a named file.
+            Err(
+                rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL,
+            ) => {}
+            Err(err) => return Err(err.into()),
+        }
+        let (file, path) = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
+            .tempfile_in(dir)?
+            .keep()
+            .map_err(|e| e.error)?;
+        // Locked before its first byte: an unlocked, non-empty one is a leftover.
+        let temp = Self {
+            file,
+            dir: dir.to_owned(),
+            name: Some(path),
+        };
+        rustix::fs::flock(&temp.file, FlockOperation::LockExclusive)?;
+        Ok(temp)
+    }
+
+    /// Gives the file `dest`'s name, replacing what was there.
+    fn publish(mut self, dest: &Path) -> io::Result<()> {
+        let name = match self.name.take() {
+            Some(name) => name,
+            None => self.link()?,
+        };
+        let result = fs::rename(&name, dest);
+        if result.is_err() {
+            let _ = fs::remove_file(&name);
+        }
+        result
+    }
+
+    /// Links the unnamed file into its directory under a temporary name
+    /// (linkat cannot replace an existing name; rename then can).
+    fn link(&self) -> io::Result<PathBuf> {
+        use std::os::fd::AsFd;
+        for attempt in 0u32..100 {
+            let name = self.dir.join(format!(
+                "{TEMP_PREFIX}{}-{attempt}{TEMP_SUFFIX}",
+                std::process::id()
+            ));
+            // Through /proc, which needs no privilege; AT_EMPTY_PATH would
+            // need CAP_DAC_READ_SEARCH.
+            let proc_path = format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&self.file)
+            );
+            let linked = rustix::fs::linkat(
+                rustix::fs::CWD,
+                proc_path.as_str(),
+                rustix::fs::CWD,
+                &name,
+                AtFlags::SYMLINK_FOLLOW,
+            )
+            .or_else(|err| {
+                if err == rustix::io::Errno::NOENT && !Path::new("/proc/self/fd").exists() {
+                    rustix::fs::linkat(
+                        self.file.as_fd(),
+                        "",
+                        rustix::fs::CWD,
+                        &name,
+                        AtFlags::EMPTY_PATH,
+                    )
+                } else {
+                    Err(err)
+                }
+            });
+            match linked {
+                Ok(()) => return Ok(name),
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(io::Error::other("no free temporary name"))
+    }
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take() {
+            let _ = fs::remove_file(name);
+        }
+    }
+}
+
+/// Removes temporary files in `dir` that an mgo killed while writing left
+/// behind: named like ours, not empty, and not locked by a living mgo.
+pub fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.as_bytes();
+        if !(name.starts_with(TEMP_PREFIX.as_bytes()) && name.ends_with(TEMP_SUFFIX.as_bytes())) {
+            continue;
+        }
+        let path = entry.path();
+        if is_abandoned(&path) {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
+/// Whether the file at `path` is a leftover: its creator locked it before
+/// writing its first byte and holds the lock until it is renamed, so a
+/// non-empty file nobody holds a lock on is one.
+pub fn is_abandoned(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let non_empty = file.metadata().is_ok_and(|m| m.len() > 0);
+    non_empty && rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::OsStr;
 
     #[test]
     fn destinations_follow_go_build() {
@@ -120,6 +431,9 @@ mod tests {
         let cases = [
             (None, Destination::Default(base.to_owned())),
             (Some("/dev/null"), Destination::Discard),
+            (Some("//dev/null"), Destination::Discard),
+            (Some("/dev/./null"), Destination::Discard),
+            (Some("/dev/zero"), Destination::Stream("/dev/zero".into())),
             (Some("out"), Destination::File(base.join("out"))),
             (Some("bin/"), Destination::Dir(base.join("bin/"))),
             (Some("existing"), Destination::Dir(base.join("existing"))),
@@ -130,7 +444,7 @@ mod tests {
         ];
         for (output, expected) in cases {
             assert_eq!(
-                Destination::new(output.map(OsStr::new), base),
+                Destination::new(output.map(OsStr::new), base).unwrap(),
                 expected,
                 "{output:?}"
             );
@@ -154,5 +468,49 @@ mod tests {
                 "{name:?} may be replaced"
             );
         }
+    }
+
+    #[test]
+    fn placing_the_same_bytes_keeps_the_file_and_new_bytes_replace_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        assert_eq!(
+            place(&dest, &b"one".to_vec(), 0o755).unwrap(),
+            Placed::Written
+        );
+        let inode = fs::metadata(&dest).unwrap().ino();
+        assert_eq!(place(&dest, &b"one".to_vec(), 0o755).unwrap(), Placed::Kept);
+        assert_eq!(fs::metadata(&dest).unwrap().ino(), inode);
+        assert_eq!(
+            place(&dest, &b"two".to_vec(), 0o755).unwrap(),
+            Placed::Written
+        );
+        assert_ne!(fs::metadata(&dest).unwrap().ino(), inode);
+        assert_eq!(fs::read(&dest).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        // Nothing else is left in the directory.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn only_unlocked_non_empty_temporaries_are_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        fs::write(path(".mgo-dead.tmp"), b"x").unwrap();
+        fs::write(path(".mgo-new.tmp"), b"").unwrap();
+        fs::write(path(".mgo-live.tmp"), b"x").unwrap();
+        fs::write(path("other.tmp"), b"x").unwrap();
+        let live = File::open(path(".mgo-live.tmp")).unwrap();
+        rustix::fs::flock(&live, FlockOperation::LockExclusive).unwrap();
+        remove_leftovers(dir.path());
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".mgo-live.tmp", ".mgo-new.tmp", "other.tmp"]);
     }
 }

@@ -51,10 +51,14 @@ pub fn scratch() -> tempfile::TempDir {
         .unwrap()
 }
 
-/// `mgo`, with a private TMPDIR so a test can check that nothing is left.
+/// `mgo` from `dir`, with the environment variables that change what it
+/// does removed, and its up-to-date state kept with the test run's files.
 pub fn mgo(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mgo"));
-    command.current_dir(dir).stdin(Stdio::null());
+    command.current_dir(dir).stdin(Stdio::null()).env(
+        "MGOCACHE",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("mgocache"),
+    );
     for var in [
         "GOAMD64",
         "GOOS",

@@ -1,0 +1,254 @@
+//! Reading a bundle back: its segment and table, its launcher's identity,
+//! and any variant decoded and checked block by block, as the launcher
+//! would decode it. `inspect`, `verify`, `extract` and the up-to-date check
+//! of rebuilds all read bundles through here.
+
+use mgo_format::{Blocks, Encoding, Entry, SEGMENT_TYPE, Table};
+use object::elf::FileHeader64;
+use object::endian::LittleEndian as LE;
+use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
+use object::{Object, ObjectSection};
+use std::fmt;
+use std::fs::File;
+use std::ops::Range;
+use std::path::Path;
+
+/// Why a file could not be read as a bundle.
+#[derive(Debug)]
+pub enum OpenError {
+    /// It could not be opened or read.
+    Io(std::io::Error),
+    /// It is not an ELF executable, or has no bundle segment: not a bundle.
+    NotBundle(&'static str),
+    /// It has a bundle segment, but the table is damaged or unknown.
+    Table(mgo_format::Error),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(err) => write!(f, "{err}"),
+            Self::NotBundle(why) => write!(f, "not an mgo bundle ({why})"),
+            Self::Table(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+/// A damaged block of a variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// The level whose bytes are damaged.
+    pub level: u8,
+    /// What is wrong, for a line of output.
+    pub what: String,
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}: {}", self.level, self.what)
+    }
+}
+
+/// An open bundle, mapped into memory.
+pub struct Bundle {
+    map: memmap2::Mmap,
+    segment: Range<usize>,
+    table: Table,
+}
+
+impl Bundle {
+    /// Opens `path` and checks its table.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let file = File::open(path).map_err(OpenError::Io)?;
+        // SAFETY: the mapping is private and read-only. A bundle that another
+        // process truncates while it is read could fault; mgo itself never
+        // changes a bundle in place (it replaces files by renaming).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(OpenError::Io)?;
+        let segment = find_segment(&map)?;
+        let bytes = map.get(segment.clone()).unwrap_or_default();
+        let table = Table::parse(bytes, bytes.len() as u64).map_err(OpenError::Table)?;
+        Ok(Self {
+            map,
+            segment,
+            table,
+        })
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// The validated table.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Where the segment starts in the file: the launcher's part ends there.
+    pub fn segment_offset(&self) -> usize {
+        self.segment.start
+    }
+
+    fn segment(&self) -> &[u8] {
+        self.map.get(self.segment.clone()).unwrap_or_default()
+    }
+
+    /// The entry of `level`, if the bundle has it.
+    pub fn entry(&self, level: u8) -> Option<&Entry> {
+        self.table.entries().iter().find(|e| e.level == level)
+    }
+
+    /// The levels, lowest first.
+    pub fn levels(&self) -> Vec<u8> {
+        self.table.entries().iter().map(|e| e.level).collect()
+    }
+
+    /// `entry`'s block directory, checked.
+    pub fn blocks(&self, entry: &Entry) -> Result<Blocks<'_>, Damage> {
+        let reference_size = self.table.reference_of(entry).map(|r| r.size);
+        Blocks::parse(self.segment(), entry, reference_size).map_err(|e| Damage {
+            level: entry.level,
+            what: e.0.to_owned(),
+        })
+    }
+
+    /// The launcher's "mgo-launcher VERSION FLAVOUR", if its part of the
+    /// file holds one.
+    pub fn launcher_identity(&self) -> Option<String> {
+        identity_in(self.map.get(..self.segment.start)?)
+    }
+
+    /// The `.go.buildinfo` section the bundle carries (a copy of its lowest
+    /// level's), which `go version -m` reads.
+    pub fn buildinfo(&self) -> Option<&[u8]> {
+        let file = ElfFile64::<LE>::parse(self.bytes()).ok()?;
+        file.section_by_name(".go.buildinfo")?.data().ok()
+    }
+
+    /// Decodes `entry` and checks every block and the whole.
+    pub fn decode(&self, entry: &Entry) -> Result<Vec<u8>, Damage> {
+        self.decode_prefix(entry, entry.size)
+    }
+
+    /// Decodes and checks the blocks of `entry` that hold its first `len`
+    /// bytes (whole blocks; the whole variant's checksum only when that is
+    /// all of it).
+    pub fn decode_prefix(&self, entry: &Entry, len: u64) -> Result<Vec<u8>, Damage> {
+        let blocks = self.blocks(entry)?;
+        let damage = |what: String| Damage {
+            level: entry.level,
+            what,
+        };
+        let wanted: Vec<usize> = (0..blocks.len())
+            .take_while(|&i| blocks.get(i).offset < len.max(1))
+            .collect();
+        let dictionary_size = wanted
+            .iter()
+            .map(|&i| blocks.get(i).dictionary_size as u64)
+            .max()
+            .unwrap_or(0);
+        let reference = match self.table.reference_of(entry) {
+            Some(reference) if dictionary_size > 0 => Some(
+                self.decode_prefix(reference, dictionary_size)
+                    .map_err(|d| damage(format!("its reference is damaged ({d})")))?,
+            ),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(usize::try_from(len.min(entry.size)).unwrap_or(0));
+        for &i in &wanted {
+            let block = blocks.get(i);
+            let dictionary = reference
+                .as_deref()
+                .and_then(|r| r.get(..block.dictionary_size))
+                .unwrap_or_default();
+            let bytes = decode_block(entry.encoding, block.stored, block.size, dictionary)
+                .map_err(|why| damage(format!("block {i} ({}): {why}", span(&block))))?;
+            if bytes.len() != block.size || mgo_format::checksum(&bytes) != block.checksum {
+                return Err(damage(format!(
+                    "block {i} ({}) does not match its checksum",
+                    span(&block)
+                )));
+            }
+            out.extend_from_slice(&bytes);
+        }
+        if out.len() as u64 == entry.size && mgo_format::checksum(&out) != entry.checksum {
+            return Err(damage("the whole does not match its checksum".into()));
+        }
+        Ok(out)
+    }
+}
+
+fn span(block: &mgo_format::Block<'_>) -> String {
+    format!(
+        "bytes {}..{}",
+        block.offset,
+        block.offset + block.size as u64
+    )
+}
+
+/// The bundle segment's range in `bytes`: the program header of type
+/// [`SEGMENT_TYPE`] (docs/FORMAT.md).
+fn find_segment(bytes: &[u8]) -> Result<Range<usize>, OpenError> {
+    let header = FileHeader64::<LE>::parse(bytes)
+        .map_err(|_| OpenError::NotBundle("not a 64-bit ELF file"))?;
+    let headers = header
+        .program_headers(LE, bytes)
+        .map_err(|_| OpenError::NotBundle("its ELF program headers are unreadable"))?;
+    let segment = headers
+        .iter()
+        .find(|p| p.p_type(LE) == object::elf::ProgramType(SEGMENT_TYPE))
+        .ok_or(OpenError::NotBundle("an ELF file without a bundle segment"))?;
+    let start = usize::try_from(segment.p_offset(LE)).unwrap_or(usize::MAX);
+    let end = start.saturating_add(usize::try_from(segment.p_filesz(LE)).unwrap_or(usize::MAX));
+    if end > bytes.len() || start > end {
+        return Err(OpenError::Table(mgo_format::Error(
+            "bundle segment extends past the end of the file (truncated?)",
+        )));
+    }
+    Ok(start..end)
+}
+
+/// The launcher identity string in `bytes`, if any.
+pub fn identity_in(bytes: &[u8]) -> Option<String> {
+    const PREFIX: &[u8] = b"mgo-launcher ";
+    let at = bytes.windows(PREFIX.len()).position(|w| w == PREFIX)?;
+    let rest = bytes.get(at..)?;
+    let end = rest.iter().take(64).position(|&b| b == 0)?;
+    let text = std::str::from_utf8(rest.get(..end)?).ok()?;
+    text.chars()
+        .all(|c| c.is_ascii_graphic() || c == ' ')
+        .then(|| text.to_owned())
+}
+
+/// Decodes one block as the launcher does: zstd with the reference's prefix
+/// as a raw-content dictionary, DEFLATE and LZ4 on their own.
+pub fn decode_block(
+    encoding: Encoding,
+    stored: &[u8],
+    size: usize,
+    dictionary: &[u8],
+) -> Result<Vec<u8>, String> {
+    match encoding {
+        Encoding::Raw => Ok(stored.to_vec()),
+        Encoding::Zstd => {
+            let mut context = zstd_safe::DCtx::create();
+            let mut out = Vec::with_capacity(size);
+            context
+                .decompress_using_dict(&mut out, stored, dictionary)
+                .map_err(|code| format!("zstd: {}", zstd_safe::get_error_name(code)))?;
+            Ok(out)
+        }
+        Encoding::Deflate => {
+            let mut out = vec![0u8; size];
+            let n = libdeflater::Decompressor::new()
+                .deflate_decompress(stored, &mut out)
+                .map_err(|e| format!("deflate: {e}"))?;
+            out.truncate(n);
+            Ok(out)
+        }
+        Encoding::Lz4 => {
+            let size = i32::try_from(size).map_err(|_| "lz4: block too large".to_owned())?;
+            lz4::block::decompress(stored, Some(size)).map_err(|e| format!("lz4: {e}"))
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! mgo's temporary directory: where each level's go writes its output and
+//! keeps its work directory. It is removed when mgo ends, whatever the
+//! reason; one that an mgo killed by SIGKILL left behind is removed by the
+//! next mgo that uses the same base directory. A live mgo holds an flock on
+//! `lock` inside its directory, which tells the two apart.
+
+use crate::error::{Result, fail};
+use crate::interrupt;
+use rustix::fs::FlockOperation;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+const PREFIX: &str = "mgo-";
+const LOCK: &str = "lock";
+
+/// The temporary directory of this run.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+    /// Held for as long as mgo runs.
+    _lock: File,
+}
+
+impl Scratch {
+    /// Creates it in GOTMPDIR (where the user lets go work) or the usual
+    /// temporary directory, after removing leftovers there.
+    pub fn create() -> Result<Self> {
+        let base = std::env::var_os("GOTMPDIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        remove_leftovers(&base);
+        let describe = |e: std::io::Error| {
+            fail(format!(
+                "cannot create a temporary directory in {}: {e}",
+                base.display()
+            ))
+        };
+        let dir = tempfile::Builder::new()
+            .prefix(PREFIX)
+            .tempdir_in(&base)
+            .map_err(describe)?;
+        let mut lock = File::create(dir.path().join(LOCK)).map_err(describe)?;
+        rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(|e| describe(e.into()))?;
+        // Written only once locked: a cleaner removes only directories whose
+        // lock file is non-empty and unlocked.
+        lock.write_all(b"mgo\n").map_err(describe)?;
+        interrupt::set_temporary(Some(dir.path().to_owned()));
+        Ok(Self { dir, _lock: lock })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `v<level>` inside it, created.
+    pub fn level_dir(&self, level: u8) -> Result<PathBuf> {
+        let dir = self.path().join(format!("v{level}"));
+        fs::create_dir_all(&dir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        interrupt::set_temporary(None);
+    }
+}
+
+/// Removes the directories that killed mgo runs left in `base`.
+fn remove_leftovers(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().as_bytes().starts_with(PREFIX.as_bytes())
+            || !entry.file_type().is_ok_and(|t| t.is_dir())
+        {
+            continue;
+        }
+        let dir = entry.path();
+        if crate::output::is_abandoned(&dir.join(LOCK)) {
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! mgo used as a hostile user would: device nodes and FIFOs as -o,
+//! signals at the worst moment, SIGKILL, closed output pipes, JSON output,
+//! flags in the wrong place. One regression test per defect found so.
+
+use crate::support::*;
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn broken_module(dir: &Path) {
+    fs::write(dir.join("go.mod"), "module example.com/broken\n\ngo 1.22\n").unwrap();
+    fs::write(
+        dir.join("main.go"),
+        "package main\n\nfunc main() { undefined() }\n",
+    )
+    .unwrap();
+}
+
+/// The PIDs whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces; split after ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+        if ppid == Some(pid) {
+            found.extend(
+                entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<u32>().ok()),
+            );
+        }
+    }
+    found
+}
+
+/// Waits until `done` holds, failing after `limit`, checking that `child`
+/// is still running meanwhile.
+fn wait_until(child: &mut Child, limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting until {what}");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "mgo ended before {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Lines of `ps` that mention `path`.
+fn processes_mentioning(path: &Path) -> Vec<String> {
+    let ps = run(Command::new(require("ps")).args(["-eo", "stat,args"])).ok();
+    ps.lines()
+        .filter(|l| l.contains(path.to_str().unwrap()) && !l.starts_with('Z'))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn signal(child: &Child, signal: rustix::process::Signal) {
+    rustix::process::kill_process(rustix::process::Pid::from_child(child), signal).unwrap();
+}
+
+/// Starts mgo on hello with a slow compression mode and returns once its
+/// builds are done: mgo then runs no more go, it is compressing.
+fn compressing(output: &Path, tmpdir: &Path) -> Child {
+    let mut child = mgo(&example("hello"))
+        .arg("-o")
+        .arg(output)
+        .arg(".")
+        .env("MGO_COMPRESS", "Z22")
+        .env("MGOCACHE", "off")
+        .env("TMPDIR", tmpdir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let limit = Duration::from_secs(300);
+    wait_until(&mut child, limit, "the builds start", || {
+        !children(pid).is_empty()
+    });
+    wait_until(&mut child, limit, "the builds end", || {
+        children(pid).is_empty()
+    });
+    child
+}
+
+/// Defect 1: as root, `-o` naming the null device in another spelling, a
+/// symlink to it, another character device or a FIFO must never replace
+/// the node; a block device is refused.
+#[test]
+fn device_nodes_and_fifos_are_written_into_never_replaced() {
+    require("unshare");
+    let script = r#"
+set -e
+mount -t tmpfs tmpfs /dev
+mknod -m 666 /dev/null c 1 3
+mknod -m 666 /dev/zero c 1 5
+mknod -m 600 /dev/loop9 b 7 9
+ln -s /dev/null /dev/link
+for out in //dev/null /dev/./null /dev/../dev/null /dev/link /dev/zero; do
+  "$MGO" -o "$out" . || echo "failed: $out"
+done
+"$MGO" -o /dev/loop9 . 2>&1 || true
+stat -c '%n %F %t:%T' /dev/null /dev/zero /dev/loop9
+"#;
+    let out = run(Command::new("unshare")
+        .args(["-m", "sh", "-c", script])
+        .current_dir(example("hello"))
+        .env("MGO", env!("CARGO_BIN_EXE_mgo"))
+        .env("MGOCACHE", "off")
+        .env_remove("GOAMD64")
+        .env_remove("GOFLAGS"));
+    let text = out.ok();
+    assert!(!text.contains("failed:"), "{text}\n{}", out.stderr);
+    assert!(
+        text.contains("/dev/null character special file 1:3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/dev/zero character special file 1:5"),
+        "{text}"
+    );
+    assert!(text.contains("/dev/loop9 block special file 7:9"), "{text}");
+    assert!(
+        text.contains("mgo: build output /dev/loop9 is a block device: name a file, a directory or /dev/null with -o"),
+        "{text}"
+    );
+
+    // A FIFO: the bundle streams into it, and the reader gets exactly the
+    // bundle a file would hold.
+    let dir = scratch();
+    let fifo = dir.path().join("fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read(fifo).unwrap())
+    };
+    run(mgo(&example("hello"))
+        .args(["-trimpath", "-o"])
+        .arg(&fifo)
+        .arg("."))
+    .ok();
+    let streamed = reader.join().unwrap();
+    let file = dir.path().join("file");
+    run(mgo(&example("hello"))
+        .args(["-trimpath", "-o"])
+        .arg(&file)
+        .arg("."))
+    .ok();
+    assert!(
+        streamed == fs::read(&file).unwrap(),
+        "the FIFO got other bytes"
+    );
+    let meta = fs::symlink_metadata(&fifo).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()));
+}
+
+/// Defect 2: SIGTERM while the bundle is compressed stops mgo with status
+/// 130 and writes nothing.
+#[test]
+fn a_signal_during_compression_writes_nothing() {
+    let dir = scratch();
+    let tmp = scratch();
+    let child = compressing(&dir.path().join("app"), tmp.path());
+    signal(&child, rustix::process::Signal::TERM);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "mgo: interrupted\n");
+    assert_eq!(files_in(dir.path()), Vec::<String>::new());
+    assert_eq!(files_in(tmp.path()), Vec::<String>::new());
+}
+
+/// Defect 3: SIGKILL of mgo takes its go builds with it (they are not left
+/// running as orphans), and what it left in TMPDIR and in the output
+/// directory is gone after the next run.
+#[test]
+fn builds_die_with_a_killed_mgo_and_leftovers_go_with_the_next_run() {
+    let out_dir = scratch();
+    let tmp = scratch();
+    let gocache = scratch();
+    // A cold cache and -a: the builds would run for a minute.
+    let mut child = mgo(&example("hello"))
+        .args(["-a", "-o"])
+        .arg(out_dir.path().join("app"))
+        .arg(".")
+        .env("GOCACHE", gocache.path())
+        .env("TMPDIR", tmp.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    wait_until(
+        &mut child,
+        Duration::from_secs(120),
+        "go builds run",
+        || children(pid).len() >= 2,
+    );
+    signal(&child, rustix::process::Signal::KILL);
+    child.wait().unwrap();
+    // go dies at once (its build would run on for seconds); the compilers
+    // it had started finish their package.
+    for (what, limit) in [("go build", 3), ("", 30)] {
+        let start = Instant::now();
+        loop {
+            let left: Vec<String> = processes_mentioning(tmp.path())
+                .into_iter()
+                .filter(|l| l.contains(what))
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(limit),
+                "still running {limit} s after mgo was killed:\n{}",
+                left.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert!(
+        !files_in(tmp.path()).is_empty(),
+        "nothing was left to clean?"
+    );
+
+    // Killed while compressing: no temporary file stays in the output
+    // directory.
+    let mut child = compressing(&out_dir.path().join("app"), tmp.path());
+    signal(&child, rustix::process::Signal::KILL);
+    child.wait().unwrap();
+
+    run(mgo(&example("hello"))
+        .args(["-o"])
+        .arg(out_dir.path().join("app"))
+        .arg(".")
+        .env("TMPDIR", tmp.path()))
+    .ok();
+    assert_eq!(files_in(tmp.path()), Vec::<String>::new(), "left in TMPDIR");
+    assert_eq!(
+        files_in(out_dir.path()),
+        ["app"],
+        "left in the output directory"
+    );
+}
+
+/// Defect 4: with -json, stdout is JSON lines, each with its level.
+#[test]
+fn json_build_output_is_json_lines() {
+    let dir = scratch();
+    broken_module(dir.path());
+    let out = run(mgo(dir.path()).args(["-json", "-o", "x", "."]));
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<String> = out.stdout_text().lines().map(str::to_owned).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            value["GOAMD64"]
+                .as_str()
+                .is_some_and(|l| l.starts_with('v')),
+            "{line}"
+        );
+        assert_eq!(value["ImportPath"], "example.com/broken", "{line}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"Action\":\"build-fail\""))
+    );
+}
+
+/// Defect 5: -C anywhere but first is a usage error, as in go.
+#[test]
+fn chdir_flag_not_first_is_refused_as_go_refuses_it() {
+    let dir = example("hello");
+    let theirs = run(go(&dir).args(["build", "-o", "/dev/null", "-C", "."]));
+    for args in [
+        &["-o", "/dev/null", "-C", "."][..],
+        &["build", "-o", "/dev/null", "-C", "."],
+    ] {
+        let ours = run(mgo(&dir).args(args));
+        assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+        assert_eq!(ours.status.code(), Some(2));
+        assert_eq!(
+            ours.stderr,
+            "mgo: invalid value \".\" for flag -C: -C flag must be first flag on command line\n"
+        );
+        assert!(
+            theirs
+                .stderr
+                .contains("-C flag must be first flag on command line")
+        );
+    }
+    // First is fine, before or after the command word.
+    for args in [
+        &["-C", ".", "-o", "/dev/null"][..],
+        &["-C", ".", "build", "-o", "/dev/null"],
+    ] {
+        run(mgo(&dir).args(args)).ok();
+    }
+}
+
+/// Defect 6: a closed stdout and stderr (`mgo ... 2>&1 | head -1` after
+/// head exits) never make mgo abort: it ends with go's status.
+#[test]
+fn closed_output_pipes_do_not_crash_mgo() {
+    let dir = scratch();
+    broken_module(dir.path());
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = run(mgo(dir.path())
+        .args(["-o", "x", "."])
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer.try_clone().unwrap()));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        None,
+        "{out:?}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let help = run(mgo(dir.path())
+        .arg("--help")
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer));
+    assert_eq!(help.status.code(), Some(0), "{help:?}");
+}

@@ -1,0 +1,142 @@
+//! Running the same mgo command again: nothing changed leaves the bundle
+//! as it is (same inode, same bytes; only its times are updated, as go
+//! does for an up-to-date executable); a changed source, at any level,
+//! rebuilds.
+
+use crate::support::*;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+fn hello_module(dir: &Path) {
+    for name in ["go.mod", "main.go"] {
+        fs::copy(example("hello").join(name), dir.join(name)).unwrap();
+    }
+}
+
+/// Sets `path`'s modification time an hour back, so that an update shows.
+fn age(path: &Path) -> SystemTime {
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    old
+}
+
+/// The go processes one mgo run started, counted from its `-x` output:
+/// each go command's own lines are prefixed with its level.
+fn levels_built(stderr: &str) -> Vec<String> {
+    let mut levels: Vec<String> = stderr
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(level, _)| level.to_owned()))
+        .filter(|l| l.len() == 2 && l.starts_with('v'))
+        .collect();
+    levels.sort();
+    levels.dedup();
+    levels
+}
+
+#[test]
+fn an_up_to_date_rebuild_keeps_the_bundle_and_a_change_rebuilds_it() {
+    let dir = scratch();
+    hello_module(dir.path());
+    let cache = scratch();
+    let mgo_here = || {
+        let mut command = mgo(dir.path());
+        command.env("MGOCACHE", cache.path());
+        command
+    };
+    let bundle = dir.path().join("hello");
+    run(&mut mgo_here()).ok();
+    let first = fs::read(&bundle).unwrap();
+    let inode = fs::metadata(&bundle).unwrap().ino();
+    let old = age(&bundle);
+
+    // Nothing changed: one go build (the lowest level's) with -x shows that
+    // go ran once and linked nothing; the file is the same file.
+    let again = run(mgo_here().arg("-x"));
+    again.ok();
+    assert_eq!(levels_built(&again.stderr), ["v1"], "{}", again.stderr);
+    assert!(
+        !again.stderr.contains("/link"),
+        "the no-op run linked:\n{}",
+        again.stderr
+    );
+    let meta = fs::metadata(&bundle).unwrap();
+    assert_eq!(meta.ino(), inode, "the bundle was replaced");
+    assert!(fs::read(&bundle).unwrap() == first, "the bundle changed");
+    assert!(
+        meta.modified().unwrap() > old,
+        "mtime not updated, as go build would"
+    );
+
+    // A change every level compiles: rebuilt, and the program shows it.
+    fs::write(
+        dir.path().join("main.go"),
+        fs::read_to_string(dir.path().join("main.go"))
+            .unwrap()
+            .replace("hello, ", "hi, "),
+    )
+    .unwrap();
+    run(&mut mgo_here()).ok();
+    assert_ne!(fs::metadata(&bundle).unwrap().ino(), inode);
+    let changed = run(&mut exec(&bundle)).ok();
+    assert!(changed.starts_with("hi, world"), "{changed}");
+
+    // A file only v3 and v4 compile: go build at v1 sees nothing new, mgo
+    // must still rebuild.
+    let inode = fs::metadata(&bundle).unwrap().ino();
+    run(&mut mgo_here()).ok();
+    assert_eq!(fs::metadata(&bundle).unwrap().ino(), inode);
+    fs::write(
+        dir.path().join("v3.go"),
+        "//go:build amd64.v3\n\npackage main\n\nfunc init() { println(\"v3 init\") }\n",
+    )
+    .unwrap();
+    run(&mut mgo_here()).ok();
+    assert_ne!(fs::metadata(&bundle).unwrap().ino(), inode, "not rebuilt");
+    let v3 = run(exec(&bundle).env("GOAMD64", "v3"));
+    assert!(v3.stderr.contains("v3 init"), "{v3:?}");
+    let v1 = run(exec(&bundle).env("GOAMD64", "v1"));
+    assert!(!v1.stderr.contains("v3 init"), "{v1:?}");
+
+    // Other settings make other bundles.
+    let inode = fs::metadata(&bundle).unwrap().ino();
+    run(mgo_here().env("MGO_COMPRESS", "lz4")).ok();
+    assert_ne!(fs::metadata(&bundle).unwrap().ino(), inode);
+    let inode = fs::metadata(&bundle).unwrap().ino();
+    run(mgo_here().env("MGO_COMPRESS", "lz4")).ok();
+    assert_eq!(fs::metadata(&bundle).unwrap().ino(), inode);
+
+    // A bundle replaced by someone else is not taken for mgo's.
+    run(go(dir.path()).args(["build", "-o", "hello", "."])).ok();
+    run(mgo_here().env("MGO_COMPRESS", "lz4")).ok();
+    let log = run(exec(&bundle).env("MGODEBUG", "log"));
+    assert!(log.stderr.contains("[mgo] launcher:"), "{log:?}");
+}
+
+/// Without mgo's state (a fresh CI machine, MGOCACHE=off) a rebuild is a
+/// full one, but a bundle with the same bytes is still not replaced.
+#[test]
+fn without_state_identical_bytes_keep_the_file() {
+    let dir = scratch();
+    hello_module(dir.path());
+    let build = || {
+        run(mgo(dir.path())
+            .args(["-trimpath", "-o", "app", "."])
+            .env("MGOCACHE", "off"))
+        .ok()
+    };
+    build();
+    let bundle = dir.path().join("app");
+    let inode = fs::metadata(&bundle).unwrap().ino();
+    let old = age(&bundle);
+    build();
+    let meta = fs::metadata(&bundle).unwrap();
+    assert_eq!(meta.ino(), inode);
+    assert!(meta.modified().unwrap() > old);
+}

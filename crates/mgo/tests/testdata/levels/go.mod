@@ -1,0 +1,3 @@
+module example.com/levels
+
+go 1.22
