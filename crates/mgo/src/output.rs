@@ -287,25 +287,32 @@ struct Temporary {
 
 impl Temporary {
     fn create(dir: &Path) -> io::Result<Self> {
-        match rustix::fs::open(
-            dir,
-            OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        ) {
-            Ok(fd) => {
-                let file = File::from(fd);
-                rustix::fs::flock(&file, FlockOperation::LockExclusive)?;
-                return Ok(Self {
-                    file,
-                    dir: dir.to_owned(),
-                    name: None,
-                });
+        // An unnamed file is named later through /proc (linkat with
+        // AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH): without /proc,
+        // a named file from the start.
+        if Path::new("/proc/self/fd").is_dir() {
+            match rustix::fs::open(
+                dir,
+                OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            ) {
+                Ok(fd) => {
+                    let file = File::from(fd);
+                    rustix::fs::flock(&file, FlockOperation::LockExclusive)?;
+                    return Ok(Self {
+                        file,
+                        dir: dir.to_owned(),
+                        name: None,
+                    });
+                }
+                // Not supported by this file system (or kernel).
+                Err(
+                    rustix::io::Errno::OPNOTSUPP
+                    | rustix::io::Errno::ISDIR
+                    | rustix::io::Errno::INVAL,
+                ) => {}
+                Err(err) => return Err(err.into()),
             }
-            // Not supported by this file system (or kernel): a named file.
-            Err(
-                rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL,
-            ) => {}
-            Err(err) => return Err(err.into()),
         }
         let (file, path) = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
@@ -339,38 +346,20 @@ impl Temporary {
     /// Links the unnamed file into its directory under a temporary name
     /// (linkat cannot replace an existing name; rename then can).
     fn link(&self) -> io::Result<PathBuf> {
-        use std::os::fd::AsFd;
+        use std::os::fd::AsRawFd;
         for attempt in 0u32..100 {
             let name = self.dir.join(format!(
                 "{TEMP_PREFIX}{}-{attempt}{TEMP_SUFFIX}",
                 std::process::id()
             ));
-            // Through /proc, which needs no privilege; AT_EMPTY_PATH would
-            // need CAP_DAC_READ_SEARCH.
-            let proc_path = format!(
-                "/proc/self/fd/{}",
-                std::os::fd::AsRawFd::as_raw_fd(&self.file)
-            );
+            let proc_path = format!("/proc/self/fd/{}", self.file.as_raw_fd());
             let linked = rustix::fs::linkat(
                 rustix::fs::CWD,
                 proc_path.as_str(),
                 rustix::fs::CWD,
                 &name,
                 AtFlags::SYMLINK_FOLLOW,
-            )
-            .or_else(|err| {
-                if err == rustix::io::Errno::NOENT && !Path::new("/proc/self/fd").exists() {
-                    rustix::fs::linkat(
-                        self.file.as_fd(),
-                        "",
-                        rustix::fs::CWD,
-                        &name,
-                        AtFlags::EMPTY_PATH,
-                    )
-                } else {
-                    Err(err)
-                }
-            });
+            );
             match linked {
                 Ok(()) => return Ok(name),
                 Err(rustix::io::Errno::EXIST) => continue,
