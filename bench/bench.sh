@@ -87,7 +87,9 @@ starts() {
   for round in $(seq "$rounds"); do
     json=$work/starts.$round.json
     cmd=(hyperfine -N --warmup "$warmup" --runs "$runs" "$@" --export-json "$json")
-    ((round == 1)) && method+=("$(quote "${cmd[@]}")")
+    # starts runs in a subshell (read < <(starts ...)): the method goes
+    # through a file, not the array.
+    ((round == 1)) && quote "${cmd[@]}" >>"$work/method.txt"
     "${cmd[@]}" >/dev/null 2>&1
   done
   python3 - "$rounds" "$work" <<'PY'
@@ -290,6 +292,7 @@ echo "measured the same way. The build run directly is \`MGODEBUG=extract BUNDLE
 echo "Commands of the first round (temporary directory since removed):"
 echo
 echo '```'
+cat "$work/method.txt"
 printf '%s\n' "${method[@]}"
 echo '```'
 echo

@@ -258,6 +258,24 @@ pub struct Relay {
     /// go prints JSON lines on stdout (`-json`): the level goes into each
     /// object as a `"GOAMD64"` field instead of a prefix.
     pub json: bool,
+    /// Keep the marked lines in [`Outcome::held`] instead of printing
+    /// them, for a run whose output only counts if it succeeds.
+    pub hold: bool,
+}
+
+/// Lines kept back: (for stdout, the marked line).
+pub type Held = Vec<(bool, Vec<u8>)>;
+
+/// Prints lines kept back, each to the stream it came from.
+pub fn print_held(held: &Held) {
+    for (stdout, line) in held {
+        if *stdout {
+            let _ = io::stdout().write_all(line);
+        } else {
+            let _ = io::stderr().write_all(line);
+        }
+    }
+    let _ = io::stdout().flush();
 }
 
 /// What a set of runs came to.
@@ -268,6 +286,8 @@ pub struct Outcome {
     /// The run that failed first, if any (the others may have failed
     /// because they were stopped).
     pub first_failure: Option<(u8, ExitStatus)>,
+    /// The output, with [`Relay::hold`].
+    pub held: Held,
 }
 
 /// Runs `runs`, at most `parallel` at a time, lowest level first. With
@@ -284,6 +304,7 @@ pub fn run_levels(
     let queue = Mutex::new(runs.into_iter().collect::<VecDeque<_>>());
     let results: Mutex<Vec<(u8, ExitStatus)>> = Mutex::new(Vec::new());
     let first_failure: Mutex<Option<(u8, ExitStatus)>> = Mutex::new(None);
+    let held: Arc<Mutex<Held>> = Arc::default();
     let failure: Mutex<Option<error::Error>> = Mutex::new(None);
     let failed = AtomicBool::new(false);
     thread::scope(|scope| {
@@ -301,7 +322,7 @@ pub fn run_levels(
                         .pop_front();
                     let Some(run) = next else { break };
                     let level = run.level;
-                    match run_one(run, relay) {
+                    match run_one(run, relay, &held) {
                         Ok((pid, status)) => {
                             if !status.success() && !failed.swap(true, Ordering::SeqCst) {
                                 *first_failure.lock().unwrap_or_else(PoisonError::into_inner) =
@@ -339,11 +360,12 @@ pub fn run_levels(
         first_failure: first_failure
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner),
+        held: std::mem::take(&mut *held.lock().unwrap_or_else(PoisonError::into_inner)),
     })
 }
 
 /// Starts one run, relays its output and waits for it.
-fn run_one(mut run: LevelRun, relay: Relay) -> Result<(u32, ExitStatus)> {
+fn run_one(mut run: LevelRun, relay: Relay, held: &Arc<Mutex<Held>>) -> Result<(u32, ExitStatus)> {
     let quiet = Arc::new(AtomicBool::new(false));
     let mut child = run.command.spawn().map_err(|e| spawn_error(&e))?;
     let pid = child.id();
@@ -358,6 +380,7 @@ fn run_one(mut run: LevelRun, relay: Relay) -> Result<(u32, ExitStatus)> {
             level: run.level,
             json: relay.json,
             quiet,
+            held: relay.hold.then(|| Arc::clone(held)),
         },
     );
     interrupt::unregister(pid);
@@ -370,6 +393,7 @@ struct Prefix {
     level: u8,
     json: bool,
     quiet: Arc<AtomicBool>,
+    held: Option<Arc<Mutex<Held>>>,
 }
 
 impl Prefix {
@@ -424,8 +448,17 @@ fn relay_lines(from: impl Read, to: &mut impl Write, prefix: &Prefix, stdout: bo
         if prefix.quiet.load(Ordering::SeqCst) {
             continue; // keep draining so the child never blocks on a full pipe
         }
-        let _ = to.write_all(&prefix.mark(&line, stdout));
-        let _ = to.flush();
+        let marked = prefix.mark(&line, stdout);
+        match &prefix.held {
+            Some(held) => held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((stdout, marked)),
+            None => {
+                let _ = to.write_all(&marked);
+                let _ = to.flush();
+            }
+        }
     }
 }
 
@@ -465,6 +498,7 @@ mod tests {
             level: 3,
             json: false,
             quiet: Arc::clone(&quiet),
+            held: None,
         };
         assert_eq!(text.mark(b"# x\n", true), b"v3: # x\n");
         assert_eq!(text.mark(b"no newline", false), b"v3: no newline\n");
@@ -473,6 +507,7 @@ mod tests {
             level: 2,
             json: true,
             quiet,
+            held: None,
         };
         assert_eq!(
             json.mark(b"{\"ImportPath\":\"x\"}\n", true),

@@ -49,6 +49,7 @@ pub fn run(request: Request) -> Result<()> {
         OnFailure::RunAll,
         Relay {
             json: settings::json_output(&request),
+            hold: false,
         },
     )?;
     if here.level < 4 {

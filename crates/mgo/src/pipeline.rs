@@ -239,6 +239,10 @@ impl Job {
                 programs: written,
             }
             .save(file);
+        } else if let Some(file) = &state_file {
+            // A record that no longer describes the outputs must not be
+            // trusted by the next run.
+            state::forget(file);
         }
         Ok(())
     }
@@ -352,21 +356,7 @@ impl Job {
 
     /// Runs go for `levels` in parallel; the first failure fails the build.
     fn build(&self, scratch: &Scratch, target: &Target, levels: &[u8]) -> Result<()> {
-        if levels.is_empty() {
-            return Ok(());
-        }
-        let runs = levels
-            .iter()
-            .map(|&level| self.level_run(scratch, target, level))
-            .collect::<Result<Vec<_>>>()?;
-        let outcome = go::run_levels(
-            runs,
-            self.settings.parallel,
-            OnFailure::StopOthers,
-            Relay {
-                json: self.settings.json,
-            },
-        )?;
+        let outcome = self.run_go(scratch, target, levels, false)?;
         match outcome.first_failure {
             Some((level, status)) => Err(error::go_failed(
                 status,
@@ -378,6 +368,28 @@ impl Job {
             )),
             None => Ok(()),
         }
+    }
+
+    fn run_go(
+        &self,
+        scratch: &Scratch,
+        target: &Target,
+        levels: &[u8],
+        hold: bool,
+    ) -> Result<go::Outcome> {
+        let runs = levels
+            .iter()
+            .map(|&level| self.level_run(scratch, target, level))
+            .collect::<Result<Vec<_>>>()?;
+        go::run_levels(
+            runs,
+            self.settings.parallel,
+            OnFailure::StopOthers,
+            Relay {
+                json: self.settings.json,
+                hold,
+            },
+        )
     }
 
     /// Asks go for the user's sources the `levels` read and takes their
@@ -471,7 +483,14 @@ impl Job {
                 .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
             seeds.push((program.temp_name.clone(), seed));
         }
-        self.build(scratch, target, &[lowest])?;
+        // Its output counts only if it succeeds: a failure (a compile
+        // error, or packages that no longer make the programs the record
+        // names) is left to the full build to report.
+        let outcome = self.run_go(scratch, target, &[lowest], true)?;
+        if outcome.first_failure.is_some() {
+            return Ok(REBUILD);
+        }
+        go::print_held(&outcome.held);
         let names = names_in(&out_dir)?;
         let expected: Vec<OsString> = {
             let mut n: Vec<OsString> = seeds.iter().map(|(n, _)| n.clone()).collect();

@@ -268,6 +268,11 @@ fn remove_old(dir: &Path) {
     }
 }
 
+/// Removes the state file at `path`, if any.
+pub fn forget(path: &Path) {
+    let _ = fs::remove_file(path);
+}
+
 /// Marks a state as used (its time decides when it is forgotten).
 pub fn mark_used(path: &Path) {
     let _ = crate::output::touch(path);

@@ -140,3 +140,54 @@ fn without_state_identical_bytes_keep_the_file() {
     assert_eq!(meta.ino(), inode);
     assert!(meta.modified().unwrap() > old);
 }
+
+/// The up-to-date check's own go build failing is not the outcome: a
+/// package that stopped being a main package is compiled, as go build
+/// would (no error, nothing written), and a compile error is reported once,
+/// by the full build.
+#[test]
+fn a_failing_check_leaves_the_outcome_to_the_full_build() {
+    let dir = scratch();
+    hello_module(dir.path());
+    let cache = scratch();
+    let mgo_here = || {
+        let mut command = mgo(dir.path());
+        command.env("MGOCACHE", cache.path());
+        command
+    };
+    run(&mut mgo_here()).ok();
+    let main = dir.path().join("main.go");
+    let source = fs::read_to_string(&main).unwrap();
+    fs::write(
+        &main,
+        format!("{source}\nfunc broken() {{ undefined() }}\n"),
+    )
+    .unwrap();
+    let failed = run(&mut mgo_here());
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    let reports = failed
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("v1: ") && l.contains("undefined: undefined"))
+        .count();
+    assert!(reports <= 1, "reported {reports} times:\n{}", failed.stderr);
+    assert_eq!(
+        failed
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("mgo: "))
+            .count(),
+        1,
+        "{}",
+        failed.stderr
+    );
+
+    fs::write(
+        &main,
+        "package hello\n\nfunc Hello() string { return \"hi\" }\n",
+    )
+    .unwrap();
+    let library = run(&mut mgo_here());
+    library.ok();
+    assert!(library.stderr.is_empty(), "{}", library.stderr);
+}
