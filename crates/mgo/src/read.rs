@@ -59,11 +59,7 @@ pub struct Bundle {
 impl Bundle {
     /// Opens `path` and checks its table.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let file = File::open(path).map_err(OpenError::Io)?;
-        // SAFETY: the mapping is private and read-only. A bundle that another
-        // process truncates while it is read could fault; mgo itself never
-        // changes a bundle in place (it replaces files by renaming).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(OpenError::Io)?;
+        let map = map(path)?;
         let segment = find_segment(&map)?;
         let bytes = map.get(segment.clone()).unwrap_or_default();
         let table = Table::parse(bytes, bytes.len() as u64).map_err(OpenError::Table)?;
@@ -72,6 +68,42 @@ impl Bundle {
             segment,
             table,
         })
+    }
+
+    /// Opens `path` as [`Bundle::open`] does or, when its ELF headers do
+    /// not lead to a valid table, finds the table by its magic number at a
+    /// page boundary, for `mgo verify` to report what else is damaged. The
+    /// flag says whether the headers were bypassed so.
+    pub fn open_despite_headers(path: &Path) -> Result<(Self, bool), OpenError> {
+        let strict = match Self::open(path) {
+            Ok(bundle) => return Ok((bundle, false)),
+            Err(OpenError::Io(err)) => return Err(OpenError::Io(err)),
+            Err(err) => err,
+        };
+        let map = map(path)?;
+        let page = mgo_format::VARIANT_ALIGN as usize;
+        let found = (page..map.len()).step_by(page).find_map(|at| {
+            let rest = map.get(at..)?;
+            if !rest.starts_with(&mgo_format::MAGIC) {
+                return None;
+            }
+            let table = Table::parse(rest, rest.len() as u64).ok()?;
+            Some((at, table))
+        });
+        match found {
+            Some((at, table)) => {
+                let end = map.len();
+                Ok((
+                    Self {
+                        map,
+                        segment: at..end,
+                        table,
+                    },
+                    true,
+                ))
+            }
+            None => Err(strict),
+        }
     }
 
     /// The whole file.
@@ -184,6 +216,15 @@ fn span(block: &mgo_format::Block<'_>) -> String {
         block.offset,
         block.offset + block.size as u64
     )
+}
+
+/// Maps the file at `path`.
+fn map(path: &Path) -> Result<memmap2::Mmap, OpenError> {
+    let file = File::open(path).map_err(OpenError::Io)?;
+    // SAFETY: the mapping is private and read-only. A bundle that another
+    // process truncates while it is read could fault; mgo itself never
+    // changes a bundle in place (it replaces files by renaming).
+    unsafe { memmap2::Mmap::map(&file) }.map_err(OpenError::Io)
 }
 
 /// The bundle segment's range in `bytes`: the program header of type

@@ -275,3 +275,28 @@ fn extract_writes_any_level_as_go_built_it() {
     assert!(out.stderr.contains("is damaged"), "{}", out.stderr);
     assert!(!dir.path().join("none").exists());
 }
+
+/// Damage anywhere in the launcher's part (ELF header, program headers,
+/// code, data, its identity string, padding) is found: a byte flipped at
+/// forty places spread over it, each time a failing verify that says what
+/// is damaged.
+#[test]
+fn verify_finds_damage_anywhere_in_the_launcher() {
+    let hello = hello();
+    let segment = segment_offset(&hello.bundle);
+    let dir = scratch();
+    let original = fs::read(&hello.bundle).unwrap();
+    let mut offsets: Vec<usize> = (0..segment).step_by(segment / 40).collect();
+    // The ELF header's magic and e_phoff, the first program header.
+    offsets.extend([0, 1, 0x20, 64, 64 + 4]);
+    for offset in offsets {
+        let mut bytes = original.clone();
+        bytes[offset] ^= 0x20;
+        let path = dir.path().join(format!("at-{offset}"));
+        fs::write(&path, bytes).unwrap();
+        let out = run(mgo_at_repo().arg("verify").arg(&path));
+        assert_eq!(out.status.code(), Some(1), "offset {offset}: {out:?}");
+        let said = format!("{}{}", out.stdout_text(), out.stderr);
+        assert!(said.contains("DAMAGED"), "offset {offset}: {said}");
+    }
+}
