@@ -169,7 +169,7 @@ impl Job {
             Destination::Default(dir) => Some(Target::Dir(dir.clone())),
             other => self.target_for(other.clone(), false)?,
         };
-        let state_file = self.state_file();
+        let state_file = self.state_file(&destination);
         let mut lowest_built = false;
         if let (Some(target), Some(file)) = (&guess, &state_file)
             && target.writes_files()
@@ -416,15 +416,16 @@ impl Job {
         Some(Watched { dirs, files, watch })
     }
 
-    /// The state file of this command, if mgo keeps state.
-    fn state_file(&self) -> Option<PathBuf> {
+    /// The state file of this command, if mgo keeps state: one per
+    /// command, directory and destination (GOBIN for install).
+    fn state_file(&self, destination: &Destination) -> Option<PathBuf> {
         let dir = self.settings.state_dir.as_ref()?;
         let verb = self.request.verb.word();
-        let output = self.request.output.clone().unwrap_or_default();
+        let destination = format!("{destination:?}");
         let mut parts: Vec<&[u8]> = vec![
             verb.as_bytes(),
             self.build_dir.as_os_str().as_bytes(),
-            output.as_bytes(),
+            destination.as_bytes(),
         ];
         parts.extend(self.request.key_args.iter().map(|a| a.as_bytes()));
         Some(state::path(dir, state::digest(parts)))

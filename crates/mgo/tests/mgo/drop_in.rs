@@ -259,6 +259,14 @@ fn install_writes_bundles_where_go_install_writes() {
     .ok();
     assert_eq!(files_in(gobin.path()), ["app", "helper"]);
     assert!(is_bundle(&gobin.path().join("app")));
+    // The same command with another GOBIN installs there too (an
+    // up-to-date install elsewhere does not count).
+    let other = scratch();
+    run(mgo(dir.path())
+        .args(["install", "./cmd/...", "./lib"])
+        .env("GOBIN", other.path()))
+    .ok();
+    assert_eq!(files_in(other.path()), ["app", "helper"]);
     assert_eq!(
         run(&mut exec(&gobin.path().join("helper"))).ok(),
         "helper\n"
