@@ -38,6 +38,46 @@ pub fn block_into(
     Ok(())
 }
 
+/// Decodes (and verifies) `entry`'s blocks `range` into `memory`, which is
+/// as large as the whole decoded variant, each block at its own offset,
+/// sharing them among runners when there is enough work.
+pub fn into_memory(
+    memory: &sys::Mapping,
+    blocks: &Blocks<'_>,
+    entry: &Entry,
+    range: core::ops::Range<usize>,
+    dictionary: &[u8],
+) -> Result<(), Failure> {
+    let base = memory.base() as usize;
+    let first = range.start;
+    let bytes = range.clone().map(|i| blocks.get(i).size as u64).sum();
+    work::for_each(
+        range.end,
+        work::runners(range.len(), bytes, work::DECODE_PARALLEL_MIN),
+        &|i| i >= first,
+        &decoder,
+        &|decoder, i| {
+            let block = blocks.get(i);
+            // SAFETY: blocks tile the variant, whose size the mapping has;
+            // each index goes to one runner only.
+            let out = unsafe {
+                core::slice::from_raw_parts_mut(
+                    (base + block.offset as usize) as *mut u8,
+                    block.size,
+                )
+            };
+            block_into(
+                decoder,
+                entry.encoding,
+                entry.level,
+                &block,
+                out,
+                dictionary,
+            )
+        },
+    )
+}
+
 /// A decoder per runner.
 pub fn decoder() -> Result<Decoder, Failure> {
     Decoder::new().ok_or(Failure::NoMemory)
@@ -88,27 +128,7 @@ impl<'b> Reference<'b> {
                 end += 1;
             }
             if end > self.done {
-                let base = memory.base() as usize;
-                let first = self.done;
-                let bytes = (first..end).map(|i| blocks.get(i).size as u64).sum();
-                work::for_each(
-                    end,
-                    work::runners(end - first, bytes, work::DECODE_PARALLEL_MIN),
-                    &|i| i >= first,
-                    &decoder,
-                    &|decoder, i| {
-                        let block = blocks.get(i);
-                        // SAFETY: blocks tile the reference, whose size the
-                        // mapping has; each index goes to one runner only.
-                        let out = unsafe {
-                            core::slice::from_raw_parts_mut(
-                                (base + block.offset as usize) as *mut u8,
-                                block.size,
-                            )
-                        };
-                        block_into(decoder, entry.encoding, entry.level, &block, out, &[])
-                    },
-                )?;
+                into_memory(memory, &blocks, &entry, self.done..end, &[])?;
                 self.done = end;
             }
         }

@@ -62,32 +62,7 @@ fn decode_and_write(
     let dictionary = crate::decode::dictionary_needed(&blocks, &|_| true);
     let dictionary = reference.prefix(dictionary)?;
     let memory = sys::map_anonymous(entry.size as usize, true).map_err(|_| Failure::NoMemory)?;
-    let base = memory.base() as usize;
-    work::for_each(
-        blocks.len(),
-        work::runners(blocks.len(), entry.size, work::DECODE_PARALLEL_MIN),
-        &|_| true,
-        &crate::decode::decoder,
-        &|decoder, i| {
-            let block = blocks.get(i);
-            // SAFETY: blocks tile the variant, whose size the mapping has;
-            // each index goes to one runner only.
-            let out = unsafe {
-                core::slice::from_raw_parts_mut(
-                    (base + block.offset as usize) as *mut u8,
-                    block.size,
-                )
-            };
-            crate::decode::block_into(
-                decoder,
-                entry.encoding,
-                entry.level,
-                &block,
-                out,
-                dictionary,
-            )
-        },
-    )?;
+    crate::decode::into_memory(&memory, &blocks, entry, 0..blocks.len(), dictionary)?;
     Ok(sys::write_all(sys::stdout(), memory.bytes()))
 }
 

@@ -16,6 +16,7 @@ use core::ffi::CStr;
 use mgo_format::{Blocks, Encoding, Entry};
 use mgo_launcher::auxv;
 use mgo_launcher::elf::{self, Kind, Plan};
+use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
 
 /// Why the mapped start did not happen.
@@ -275,14 +276,31 @@ fn reserve_aligned(span: usize, align: usize) -> Result<sys::Mapping, Stop> {
 }
 
 /// Maps each segment of a raw variant from the bundle: its file pages
-/// private at the variant's offset in the bundle, then zero pages for the
-/// rest of its memory; holes between segments are given back, as the kernel
-/// leaves them unmapped.
+/// private at the variant's offset in the bundle.
 fn map_from_bundle(plan: &Plan, bias: u64, bundle: &Bundle, entry: &Entry) -> Result<(), Stop> {
-    let base = bundle.file_offset(entry);
+    map_file_segments(
+        plan,
+        bias,
+        bundle.file(),
+        bundle.file_offset(entry),
+        "the kernel refused to map a segment",
+    )
+}
+
+/// Maps the file pages of each of `plan`'s segments from `fd`, whose ELF
+/// file starts at `file_base`, inside the reservation at `bias`
+/// (`finish_segments` then sets up the rest of each segment's memory);
+/// holes between segments are given back, as the kernel leaves them
+/// unmapped. The program and its interpreter are mapped so.
+fn map_file_segments(
+    plan: &Plan,
+    bias: u64,
+    fd: BorrowedFd<'_>,
+    file_base: u64,
+    refusal: &'static str,
+) -> Result<(), Stop> {
     let mut previous_end = plan.start;
     for segment in plan.segments() {
-        let start = segment.start.wrapping_add(bias) as usize;
         // SAFETY: inside our reservation.
         unsafe {
             sys::unmap(
@@ -291,13 +309,13 @@ fn map_from_bundle(plan: &Plan, bias: u64, bundle: &Bundle, entry: &Entry) -> Re
             );
             if segment.file_len > 0 {
                 sys::map_file_at(
-                    start,
+                    segment.start.wrapping_add(bias) as usize,
                     segment.file_len as usize,
                     segment.prot,
-                    bundle.file(),
-                    base + segment.file_offset,
+                    fd,
+                    file_base + segment.file_offset,
                 )
-                .map_err(|err| refused(err, "the kernel refused to map a segment"))?;
+                .map_err(|err| refused(err, refusal))?;
             }
         }
         previous_end = segment.end;
@@ -529,27 +547,13 @@ fn load_interpreter(plan: &Plan, bias: u64, offset: u64, len: u64) -> Result<(us
         Kind::Relocatable => reserve_aligned(interp.span() as usize, interp.align as usize)?,
     };
     let interp_bias = (reservation.base() as u64).wrapping_sub(interp.start);
-    let mut previous_end = interp.start;
-    for segment in interp.segments() {
-        // SAFETY: inside our reservation.
-        unsafe {
-            sys::unmap(
-                previous_end.wrapping_add(interp_bias) as usize,
-                (segment.start - previous_end) as usize,
-            );
-            if segment.file_len > 0 {
-                sys::map_file_at(
-                    segment.start.wrapping_add(interp_bias) as usize,
-                    segment.file_len as usize,
-                    segment.prot,
-                    fd,
-                    segment.file_offset,
-                )
-                .map_err(|err| refused(err, "the kernel refused to map the interpreter"))?;
-            }
-        }
-        previous_end = segment.end;
-    }
+    map_file_segments(
+        &interp,
+        interp_bias,
+        fd,
+        0,
+        "the kernel refused to map the interpreter",
+    )?;
     finish_segments(&interp, interp_bias, false)?;
     reservation.keep();
     Ok((

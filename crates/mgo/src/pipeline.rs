@@ -470,13 +470,16 @@ impl Job {
         let out_dir = scratch.level_dir(lowest)?;
         let mut seeds = Vec::new();
         for program in &previous.programs {
-            if state::identity(&program.dest) != Some(program.identity) {
+            let Ok(bundle) = read::Bundle::open(&program.dest) else {
+                return Ok(REBUILD);
+            };
+            if state::identity_of(&program.dest, &bundle) != Some(program.identity) {
                 return Ok(REBUILD);
             }
-            let Some(seed) = read::Bundle::open(&program.dest).ok().and_then(|bundle| {
-                let entry = bundle.entry(lowest)?;
-                bundle.decode_prefix(entry, SEED_BYTES).ok()
-            }) else {
+            let Some(seed) = bundle
+                .entry(lowest)
+                .and_then(|entry| bundle.decode_prefix(entry, SEED_BYTES).ok())
+            else {
                 return Ok(REBUILD);
             };
             let path = out_dir.join(&program.temp_name);

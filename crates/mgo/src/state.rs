@@ -62,8 +62,13 @@ pub struct State {
 
 /// The identity of the bundle at `path`, if it is a readable bundle.
 pub fn identity(path: &Path) -> Option<Identity> {
-    let meta = fs::metadata(path).ok()?;
     let bundle = Bundle::open(path).ok()?;
+    identity_of(path, &bundle)
+}
+
+/// The identity of `bundle`, opened from `path`.
+pub fn identity_of(path: &Path, bundle: &Bundle) -> Option<Identity> {
+    let meta = fs::metadata(path).ok()?;
     let mut hasher = Xxh3::new();
     hasher.update(&bundle.table().flags().to_le_bytes());
     for entry in bundle.table().entries() {

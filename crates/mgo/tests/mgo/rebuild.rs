@@ -15,6 +15,13 @@ fn hello_module(dir: &Path) {
     }
 }
 
+/// mgo from `dir` with its up-to-date state in `cache`.
+fn with_state(dir: &Path, cache: &Path) -> std::process::Command {
+    let mut command = mgo(dir);
+    command.env("MGOCACHE", cache);
+    command
+}
+
 /// Sets `path`'s modification time an hour back, so that an update shows.
 fn age(path: &Path) -> SystemTime {
     let old = SystemTime::now() - Duration::from_secs(3600);
@@ -45,11 +52,7 @@ fn an_up_to_date_rebuild_keeps_the_bundle_and_a_change_rebuilds_it() {
     let dir = scratch();
     hello_module(dir.path());
     let cache = scratch();
-    let mgo_here = || {
-        let mut command = mgo(dir.path());
-        command.env("MGOCACHE", cache.path());
-        command
-    };
+    let mgo_here = || with_state(dir.path(), cache.path());
     let bundle = dir.path().join("hello");
     run(&mut mgo_here()).ok();
     let first = fs::read(&bundle).unwrap();
@@ -150,11 +153,7 @@ fn a_failing_check_leaves_the_outcome_to_the_full_build() {
     let dir = scratch();
     hello_module(dir.path());
     let cache = scratch();
-    let mgo_here = || {
-        let mut command = mgo(dir.path());
-        command.env("MGOCACHE", cache.path());
-        command
-    };
+    let mgo_here = || with_state(dir.path(), cache.path());
     run(&mut mgo_here()).ok();
     let main = dir.path().join("main.go");
     let source = fs::read_to_string(&main).unwrap();
