@@ -24,6 +24,8 @@ fn main() {
         launcher_dir.join("build.rs"),
         manifest_dir.join("../format/src"),
         manifest_dir.join("../format/Cargo.toml"),
+        manifest_dir.join("../goflate/src"),
+        manifest_dir.join("../goflate/Cargo.toml"),
         // The workspace manifest holds the launcher's profile.
         manifest_dir.join("../../Cargo.toml"),
         manifest_dir.join("../../Cargo.lock"),
@@ -34,13 +36,34 @@ fn main() {
 
     // One launcher per decoder (docs/LAUNCHER.md, "Launcher flavours"); each flavor
     // in its own target directory, so none rebuilds another's dependencies.
-    for (name, features) in [
-        ("mgo-launcher", "bin"),
-        ("mgo-launcher-zstd", "bin,zstd"),
-        ("mgo-launcher-deflate", "bin,deflate"),
-        ("mgo-launcher-lz4", "bin,lz4"),
+    // A flavour with Go's zlib encoder ("dwarf") shares its decoder's
+    // target directory: only the launcher crate itself differs.
+    for (name, features, target) in [
+        ("mgo-launcher", "bin", "mgo-launcher"),
+        ("mgo-launcher-zstd", "bin,zstd", "mgo-launcher-zstd"),
+        (
+            "mgo-launcher-deflate",
+            "bin,deflate",
+            "mgo-launcher-deflate",
+        ),
+        ("mgo-launcher-lz4", "bin,lz4", "mgo-launcher-lz4"),
+        (
+            "mgo-launcher-zstd-dwarf",
+            "bin,zstd,dwarf",
+            "mgo-launcher-zstd",
+        ),
+        (
+            "mgo-launcher-deflate-dwarf",
+            "bin,deflate,dwarf",
+            "mgo-launcher-deflate",
+        ),
+        (
+            "mgo-launcher-lz4-dwarf",
+            "bin,lz4,dwarf",
+            "mgo-launcher-lz4",
+        ),
     ] {
-        let target_dir = out_dir.join(format!("{name}-target"));
+        let target_dir = out_dir.join(format!("{target}-target"));
         build_launcher(&launcher_dir, &target_dir, features);
         let built = target_dir.join("x86_64-unknown-linux-gnu/launcher/mgo-launcher");
         std::fs::copy(&built, out_dir.join(name)).expect("copy the built launcher");
@@ -78,10 +101,17 @@ fn build_launcher(launcher_dir: &Path, target_dir: &Path, features: &str) {
         .arg(target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", flags)
         // C decoders: no stack protector (it reads a canary through %fs,
-        // which nothing sets up without libc), no PIC.
+        // which nothing sets up without libc), no PIC. zstd without its
+        // error strings (the launcher never prints them) and with only its
+        // single-symbol Huffman decoder: 18.7 KB less, which makes room for
+        // Go's zlib encoder under the 128 KiB budget, for no start time
+        // measurable on cmd/go (docs/DESIGN.md, "Launcher size").
         .env(
             "CFLAGS_x86_64_unknown_linux_gnu",
-            "-fno-stack-protector -fno-pic -fno-asynchronous-unwind-tables",
+            concat!(
+                "-fno-stack-protector -fno-pic -fno-asynchronous-unwind-tables",
+                " -DZSTD_STRIP_ERROR_STRINGS -DHUF_FORCE_DECOMPRESS_X1"
+            ),
         )
         // The outer build's settings must not leak into the launcher's.
         .env_remove("RUSTFLAGS")

@@ -13,8 +13,10 @@
 extern crate std;
 
 mod blocks;
+mod sections;
 mod write;
 pub use blocks::{BLOCK_RECORD_SIZE, Block, BlockRecord, Blocks, MAX_BLOCK_SIZE, write_blocks};
+pub use sections::{MAX_SECTIONS, SECTION_RECORD_SIZE, SectionRecord, Sections, write_sections};
 pub use write::{Layout, Placed, StoredVariant, layout};
 
 /// Program header type of the segment that holds the table and the variants.
@@ -29,8 +31,13 @@ pub const SECTION_NAME: &str = ".mgo";
 /// First bytes of the table.
 pub const MAGIC: [u8; 8] = *b"mgo-bndl";
 
-/// Format version written by this crate. A launcher rejects other versions.
-pub const VERSION: u16 = 2;
+/// Format version written by this crate.
+pub const VERSION: u16 = 3;
+
+/// The oldest version a reader accepts: version 2 is version 3 without
+/// inflated sections, and its entries hold zeros where version 3 describes
+/// them.
+pub const OLDEST_VERSION: u16 = 2;
 
 /// Alignment of each variant's stored bytes, so that the launcher can map a
 /// raw variant's pages straight from the file.
@@ -132,6 +139,11 @@ pub struct Entry {
     pub blocks_offset: u64,
     /// Number of blocks in the directory.
     pub block_count: u32,
+    /// Number of inflated sections (docs/FORMAT.md, "Inflated sections");
+    /// 0 if the image the blocks tile is the executable.
+    pub section_count: u32,
+    /// Segment offset of the section directory; 0 without sections.
+    pub sections_offset: u64,
 }
 
 /// The parsed table: the variants in ascending level order, and the flags.
@@ -214,7 +226,7 @@ impl Table {
         if header.get(..8) != Some(&MAGIC[..]) {
             return Err(Error("bundle table has a bad magic number"));
         }
-        if u16_at(header, 8) != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&u16_at(header, 8)) {
             return Err(Error(
                 "bundle format version is not supported by this launcher",
             ));
@@ -250,6 +262,8 @@ impl Table {
             checksum: 0,
             blocks_offset: 0,
             block_count: 0,
+            section_count: 0,
+            sections_offset: 0,
         };
         let mut entries = [empty; MAX_VARIANTS];
         let mut previous_level = 0u8;
@@ -269,6 +283,8 @@ impl Table {
                 checksum: u64_at(e, 32),
                 blocks_offset: u64_at(e, 40),
                 block_count: u32_at(e, 48),
+                section_count: u32_at(e, 52),
+                sections_offset: u64_at(e, 56),
             };
             if !(1..=4).contains(&entry.level) || entry.level <= previous_level {
                 return Err(Error("bundle table has invalid levels"));
@@ -298,6 +314,21 @@ impl Table {
             }
             if entry.reference != 0 && entry.encoding != Encoding::Zstd {
                 return Err(Error("bundle table has an invalid reference"));
+            }
+            let sections_end = u64::from(entry.section_count)
+                .checked_mul(SECTION_RECORD_SIZE as u64)
+                .and_then(|size| entry.sections_offset.checked_add(size));
+            let sections_ok = if entry.section_count == 0 {
+                entry.sections_offset == 0
+            } else {
+                entry.encoding != Encoding::Raw
+                    && entry.section_count <= MAX_SECTIONS
+                    && entry.sections_offset.is_multiple_of(8)
+                    && entry.sections_offset >= table_size as u64
+                    && sections_end.is_some_and(|end| end <= segment_size)
+            };
+            if !sections_ok {
+                return Err(Error("bundle table has an invalid section directory"));
             }
             *slot = entry;
         }

@@ -31,6 +31,13 @@ fn segment_of(variants: &[StoredVariant], flags: u32) -> (Layout, Vec<u8>) {
             variant.blocks,
         );
         segment[p.offset as usize..][..variant.stored.len()].copy_from_slice(variant.stored);
+        if !variant.sections.is_empty() {
+            let at = p.sections_offset as usize;
+            write_sections(
+                &mut segment[at..at + variant.sections.len() * SECTION_RECORD_SIZE],
+                variant.sections,
+            );
+        }
     }
     (layout, segment)
 }
@@ -52,6 +59,7 @@ fn raw_segment(variants: &[(u8, &[u8])], block: usize) -> (Layout, Vec<u8>) {
             checksum: checksum(bytes),
             stored: bytes,
             blocks,
+            sections: &[],
         })
         .collect();
     segment_of(&stored, 0)
@@ -103,6 +111,7 @@ fn the_memfd_flag_round_trips_and_unknown_flags_are_refused() {
         checksum: checksum(&v),
         stored: &v,
         blocks: &blocks,
+        sections: &[],
     };
     let (_, segment) = segment_of(&[variant], FLAG_MEMFD_LAUNCH);
     let table = Table::parse(&segment, segment.len() as u64).unwrap();
@@ -264,6 +273,7 @@ fn layout_refuses_bad_variant_lists() {
         checksum: checksum(&v),
         stored: &v,
         blocks: &blocks,
+        sections: &[],
     };
     assert!(layout(&[], 0).is_err());
     assert!(layout(&[raw(2), raw(1)], 0).is_err());
@@ -273,6 +283,7 @@ fn layout_refuses_bad_variant_lists() {
         layout(
             &[StoredVariant {
                 blocks: &[],
+                sections: &[],
                 ..raw(1)
             }],
             0
@@ -325,6 +336,7 @@ fn encoded_segment(size: u64, block: u64, dictionary: u64) -> (Vec<u8>, Vec<Bloc
             checksum: checksum(&reference),
             stored: &reference,
             blocks: &reference_blocks,
+            sections: &[],
         },
         StoredVariant {
             level: 4,
@@ -334,6 +346,7 @@ fn encoded_segment(size: u64, block: u64, dictionary: u64) -> (Vec<u8>, Vec<Bloc
             checksum: 0,
             stored: &stored,
             blocks: &records,
+            sections: &[],
         },
     ];
     (segment_of(&variants, 0).1, records)
@@ -430,6 +443,7 @@ fn references_must_name_a_plain_variant() {
         checksum: checksum(&data),
         stored: &data,
         blocks: &blocks,
+        sections: &[],
     };
     let (_, segment) = segment_of(&[zstd(1, 3), zstd(3, 0), zstd(4, 3)], 0);
     let table = Table::parse(&segment, segment.len() as u64).unwrap();
@@ -454,4 +468,113 @@ fn references_must_name_a_plain_variant() {
             "v4 referencing {reference}"
         );
     }
+}
+
+/// A zstd variant whose 1000-byte image holds two inflated sections: 100
+/// bytes at 200 (a 40-byte stream in the file) and 300 bytes at 310 (60).
+fn inflated_segment(sections: &[SectionRecord]) -> Vec<u8> {
+    let blocks = [BlockRecord {
+        offset: 0,
+        size: 1000,
+        checksum: 0,
+        stored_offset: 0,
+        stored_size: 10,
+        dictionary_size: 0,
+    }];
+    let variant = StoredVariant {
+        level: 1,
+        encoding: Encoding::Zstd,
+        reference: 0,
+        size: 1000,
+        checksum: 0,
+        stored: &[0; 10],
+        blocks: &blocks,
+        sections,
+    };
+    segment_of(&[variant], 0).1
+}
+
+const TWO_SECTIONS: [SectionRecord; 2] = [
+    SectionRecord {
+        file_offset: 200,
+        stream_size: 40,
+        image_offset: 200,
+        inflated_size: 100,
+    },
+    SectionRecord {
+        file_offset: 250,
+        stream_size: 60,
+        image_offset: 310,
+        inflated_size: 300,
+    },
+];
+
+#[test]
+fn sections_round_trip_and_place_every_offset() {
+    let segment = inflated_segment(&TWO_SECTIONS);
+    let table = Table::parse(&segment, segment.len() as u64).unwrap();
+    let entry = table.entries()[0];
+    assert_eq!(entry.section_count, 2);
+    let sections = Sections::parse(&segment, &entry).unwrap();
+    assert_eq!([sections.get(0), sections.get(1)], TWO_SECTIONS);
+    // 1000 - 100 - 300 + 40 + 60.
+    assert_eq!(sections.file_size(), 700);
+    assert_eq!(sections.first_image_offset(1000), 200);
+    assert_eq!(sections.locate(0), Ok(0));
+    assert_eq!(sections.locate(250), Err((0, 50)));
+    assert_eq!(sections.locate(300), Ok(240));
+    assert_eq!(sections.locate(610), Ok(310));
+    assert_eq!(sections.locate(999), Ok(699));
+    // Without sections, the image is the file.
+    let (_, plain) = raw_segment(&[(1, b"abc")], 2);
+    let table = Table::parse(&plain, plain.len() as u64).unwrap();
+    let none = Sections::parse(&plain, &table.entries()[0]).unwrap();
+    assert!(none.is_empty());
+    assert_eq!(none.file_size(), 3);
+}
+
+#[test]
+fn every_inconsistent_section_directory_is_rejected() {
+    let damaged = Err(Error("bundle section directory is damaged"));
+    let with = |edit: &dyn Fn(&mut [SectionRecord; 2])| {
+        let mut sections = TWO_SECTIONS;
+        edit(&mut sections);
+        let segment = inflated_segment(&sections);
+        let table = Table::parse(&segment, segment.len() as u64).unwrap();
+        Sections::parse(&segment, &table.entries()[0]).map(|s| s.file_size())
+    };
+    // The gap between the sections differs between image and file.
+    assert_eq!(with(&|s| s[1].file_offset = 251), damaged);
+    // Overlapping, out of order, or the first not where the file has it.
+    assert_eq!(with(&|s| s[1].image_offset = 250), damaged);
+    assert_eq!(with(&|s| s.swap(0, 1)), damaged);
+    assert_eq!(with(&|s| s[0].file_offset = 199), damaged);
+    // Past the image's end, an empty stream, overflowing sizes.
+    assert_eq!(with(&|s| s[1].inflated_size = 700), damaged);
+    assert_eq!(with(&|s| s[0].stream_size = 0), damaged);
+    assert_eq!(with(&|s| s[1].inflated_size = u64::MAX), damaged);
+
+    // Table rules: only encoded entries, at most 64, inside the segment.
+    let segment = inflated_segment(&TWO_SECTIONS);
+    let entry_at = HEADER_SIZE;
+    let invalid = Err(Error("bundle table has an invalid section directory"));
+    let reparse = |at: usize, bytes: &[u8]| {
+        let edited = with_field(&segment, at, bytes);
+        Table::parse(&edited, edited.len() as u64).map(|_| ())
+    };
+    assert_eq!(reparse(entry_at + 52, &65u32.to_le_bytes()), invalid);
+    assert_eq!(reparse(entry_at + 56, &4u64.to_le_bytes()), invalid);
+    assert_eq!(reparse(entry_at + 56, &(segment.len() as u64).to_le_bytes()), invalid);
+    assert_eq!(reparse(entry_at + 52, &0u32.to_le_bytes()), invalid);
+    let variant = StoredVariant {
+        level: 1,
+        encoding: Encoding::Raw,
+        reference: 0,
+        size: 3,
+        checksum: 0,
+        stored: b"abc",
+        blocks: &raw_blocks(b"abc", 4),
+        sections: &TWO_SECTIONS,
+    };
+    assert!(layout(&[variant], 0).is_err(), "a raw variant with sections");
 }

@@ -4,8 +4,8 @@
 
 use crate::{
     BLOCK_RECORD_SIZE, BlockRecord, CHECKSUM_AT, ENTRY_SIZE, Encoding, Error, FLAGS_AT,
-    HEADER_SIZE, KNOWN_FLAGS, MAGIC, MAX_TABLE_SIZE, MAX_VARIANTS, VARIANT_ALIGN, VERSION,
-    table_checksum,
+    HEADER_SIZE, KNOWN_FLAGS, MAGIC, MAX_SECTIONS, MAX_TABLE_SIZE, MAX_VARIANTS,
+    SECTION_RECORD_SIZE, SectionRecord, VARIANT_ALIGN, VERSION, table_checksum,
 };
 
 /// Where one distinct variant's directory and stored bytes go.
@@ -15,6 +15,9 @@ pub struct Placed {
     pub source: usize,
     /// Segment offset of its block directory.
     pub blocks_offset: u64,
+    /// Segment offset of its section directory, right after the block
+    /// directory; 0 if it has no inflated sections.
+    pub sections_offset: u64,
     /// Segment offset of its stored bytes.
     pub offset: u64,
 }
@@ -87,6 +90,9 @@ pub struct StoredVariant<'a> {
     pub stored: &'a [u8],
     /// The block directory: the blocks tile the executable, in order.
     pub blocks: &'a [BlockRecord],
+    /// Its inflated sections, in ascending order; `size` is then the size
+    /// of the image the blocks tile and `checksum` the executable's.
+    pub sections: &'a [SectionRecord],
 }
 
 impl StoredVariant<'_> {
@@ -97,6 +103,7 @@ impl StoredVariant<'_> {
             && self.checksum == other.checksum
             && self.stored == other.stored
             && self.blocks == other.blocks
+            && self.sections == other.sections
     }
 }
 
@@ -121,6 +128,13 @@ pub fn layout(variants: &[StoredVariant<'_>], flags: u32) -> Result<Layout, Erro
     for variant in variants {
         if variant.blocks.is_empty() || variant.size == 0 {
             return Err(Error("a variant needs at least one block"));
+        }
+        if variant.sections.len() > MAX_SECTIONS as usize
+            || (variant.encoding == Encoding::Raw && !variant.sections.is_empty())
+        {
+            return Err(Error(
+                "only an encoded variant may have inflated sections, at most 64",
+            ));
         }
         if variant.encoding == Encoding::Raw && variant.stored.len() as u64 != variant.size {
             return Err(Error("a raw variant's stored size must be its size"));
@@ -169,6 +183,11 @@ pub fn layout(variants: &[StoredVariant<'_>], flags: u32) -> Result<Layout, Erro
         let blocks = variants.get(p.source).map_or(0, |v| v.blocks.len());
         p.blocks_offset = next;
         next = align_up(next + (blocks * BLOCK_RECORD_SIZE) as u64, 8);
+        let sections = variants.get(p.source).map_or(0, |v| v.sections.len());
+        if sections > 0 {
+            p.sections_offset = next;
+            next += (sections * SECTION_RECORD_SIZE) as u64;
+        }
     }
     next = align_up(next, VARIANT_ALIGN);
     let mut size = next;
@@ -210,7 +229,8 @@ pub fn layout(variants: &[StoredVariant<'_>], flags: u32) -> Result<Layout, Erro
         table.put(&variant.checksum.to_le_bytes());
         table.put(&p.blocks_offset.to_le_bytes());
         table.put(&(variant.blocks.len() as u32).to_le_bytes());
-        table.put(&[0u8; 12]);
+        table.put(&(variant.sections.len() as u32).to_le_bytes());
+        table.put(&p.sections_offset.to_le_bytes());
     }
     let table_len = table.len;
     let sum = table_checksum(buffer.get(..table_len).unwrap_or(&[]));

@@ -3,7 +3,7 @@
 use crate::fail::{Failure, Status, fail};
 use crate::start::Process;
 use crate::sys;
-use mgo_format::{Blocks, Entry, Table};
+use mgo_format::{Blocks, Entry, Sections, Table};
 use rustix::fd::{BorrowedFd, OwnedFd};
 
 /// The running bundle: its file and the segment with the table, the block
@@ -93,6 +93,12 @@ impl Bundle {
     /// File offset of `entry`'s stored bytes: where its pages are mapped from.
     pub fn file_offset(&self, entry: &Entry) -> u64 {
         self.segment_offset + entry.offset
+    }
+
+    /// `entry`'s validated section directory.
+    pub fn sections(&self, entry: &Entry) -> Result<Sections<'_>, Failure> {
+        Sections::parse(self.segment(), entry)
+            .map_err(|err| Failure::Damaged(entry.level, err.0.as_bytes()))
     }
 
     /// `entry`'s validated block directory.

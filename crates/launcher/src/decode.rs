@@ -49,6 +49,28 @@ pub fn into_memory(
     dictionary: &[u8],
 ) -> Result<(), Failure> {
     let base = memory.base() as usize;
+    // SAFETY: the mapping holds the whole variant, so every block fits at
+    // its own offset.
+    unsafe {
+        into(blocks, entry, range, dictionary, &|offset| {
+            base + offset as usize
+        })
+    }
+}
+
+/// Decodes (and verifies) `entry`'s blocks `range`, each to the address
+/// `place` gives for its offset.
+///
+/// # Safety
+/// For every block of `range`, `place(offset)` is the start of `size`
+/// writable bytes, and no two blocks' bytes overlap.
+pub unsafe fn into(
+    blocks: &Blocks<'_>,
+    entry: &Entry,
+    range: core::ops::Range<usize>,
+    dictionary: &[u8],
+    place: &(dyn Fn(u64) -> usize + Sync),
+) -> Result<(), Failure> {
     let first = range.start;
     let bytes = range.clone().map(|i| blocks.get(i).size as u64).sum();
     work::for_each(
@@ -58,13 +80,10 @@ pub fn into_memory(
         &decoder,
         &|decoder, i| {
             let block = blocks.get(i);
-            // SAFETY: blocks tile the variant, whose size the mapping has;
-            // each index goes to one runner only.
+            // SAFETY: the caller's promise: `place` gives each block room
+            // of its own; each index goes to one runner only.
             let out = unsafe {
-                core::slice::from_raw_parts_mut(
-                    (base + block.offset as usize) as *mut u8,
-                    block.size,
-                )
+                core::slice::from_raw_parts_mut(place(block.offset) as *mut u8, block.size)
             };
             block_into(
                 decoder,

@@ -18,7 +18,9 @@ pub fn run(bundle: &Bundle, entry: &Entry) -> ! {
             Status::Extract,
         );
     }
-    let written = if entry.encoding == Encoding::Raw {
+    let written = if entry.section_count != 0 {
+        crate::rebuild_file(bundle, entry).map(|file| sys::write_all(stdout, file.bytes()))
+    } else if entry.encoding == Encoding::Raw {
         verify_raw(bundle, entry).map(|()| sys::write_all(stdout, bundle.stored(entry)))
     } else {
         decode_and_write(bundle, entry)

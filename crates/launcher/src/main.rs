@@ -27,6 +27,8 @@ mod heap;
 mod mapped;
 mod mem;
 mod memfd;
+#[cfg(feature = "dwarf")]
+mod rebuild;
 mod start;
 mod sys;
 mod threads;
@@ -58,14 +60,19 @@ static IDENTITY: [u8; IDENTITY_LEN] = identity();
 
 const IDENTITY_PREFIX: &str = "mgo-launcher ";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-const FLAVOUR: &str = if cfg!(feature = "zstd") {
-    "zstd"
-} else if cfg!(feature = "deflate") {
-    "deflate"
-} else if cfg!(feature = "lz4") {
-    "lz4"
-} else {
-    "plain"
+const FLAVOUR: &str = match (
+    cfg!(feature = "dwarf"),
+    cfg!(feature = "zstd"),
+    cfg!(feature = "deflate"),
+    cfg!(feature = "lz4"),
+) {
+    (false, true, _, _) => "zstd",
+    (false, _, true, _) => "deflate",
+    (false, _, _, true) => "lz4",
+    (true, true, _, _) => "zstd+dwarf",
+    (true, _, true, _) => "deflate+dwarf",
+    (true, _, _, true) => "lz4+dwarf",
+    _ => "plain",
 };
 /// "mgo-launcher VERSION FLAVOUR" and a NUL.
 const IDENTITY_LEN: usize = IDENTITY_PREFIX.len() + VERSION.len() + 1 + FLAVOUR.len() + 1;
@@ -176,6 +183,22 @@ fn run(process: &Process) -> ! {
 }
 
 /// `MGODEBUG=log`'s line: the level, how it is stored, how it starts.
+/// The executable of a variant with inflated sections, re-created.
+#[cfg(feature = "dwarf")]
+fn rebuild_file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, fail::Failure> {
+    rebuild::file(bundle, entry)
+}
+
+/// Without Go's encoder, a variant with inflated sections cannot be
+/// re-created; mgo gives such bundles a launcher that has it.
+#[cfg(not(feature = "dwarf"))]
+fn rebuild_file(_: &Bundle, entry: &Entry) -> Result<sys::Mapping, fail::Failure> {
+    Err(fail::Failure::Damaged(
+        entry.level,
+        b"its DWARF is stored inflated, and this launcher cannot deflate it",
+    ))
+}
+
 fn starting(entry: &Entry, reference: Option<u8>, how: &[&[u8]]) {
     let encoded = entry.encoding != Encoding::Raw;
     let reference = reference.map(level_name);

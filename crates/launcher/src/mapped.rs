@@ -150,6 +150,14 @@ pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Read
             "a segment's last page runs past the end of its file",
         ));
     }
+    // From its first inflated section on, the image the blocks tile is not
+    // the executable: nothing there may be mapped (mgo never writes that;
+    // the memfd start re-creates the file instead).
+    let sections = bundle.sections(entry)?;
+    let first_section = sections.first_image_offset(entry.size);
+    if plan.maps_any(first_section, entry.size - first_section) {
+        return Err(Stop::Refused("a segment maps an inflated section"));
+    }
     let wanted = |i: usize| {
         let block = blocks.get(i);
         plan.maps_any(block.offset, block.size as u64)

@@ -49,6 +49,11 @@ const CANNOT_FILL: &[u8] = b"cannot fill the memfd";
 /// Writes every block of the variant into the memfd, each verified first,
 /// on one thread per usable CPU.
 fn fill(bundle: &Bundle, entry: &Entry, memfd: BorrowedFd<'_>) -> Result<(), Failure> {
+    if entry.section_count != 0 {
+        let file = crate::rebuild_file(bundle, entry)?;
+        return sys::pwrite_all(memfd, file.bytes(), 0)
+            .map_err(|err| Failure::System(CANNOT_FILL, err, Status::Exec));
+    }
     let blocks = bundle.blocks(entry)?;
     let level = entry.level;
     if entry.encoding == Encoding::Raw {

@@ -255,6 +255,19 @@ impl<'a> Plan<'a> {
             let mut directory = vec![0u8; blocks.len() * mgo_format::BLOCK_RECORD_SIZE];
             mgo_format::write_blocks(&mut directory, blocks);
             put(out, self.segment_offset + placed.blocks_offset, &directory)?;
+            let sections = self
+                .stored
+                .get(placed.source)
+                .map_or(&[][..], |v| v.sections);
+            if !sections.is_empty() {
+                let mut directory = vec![0u8; sections.len() * mgo_format::SECTION_RECORD_SIZE];
+                mgo_format::write_sections(&mut directory, sections);
+                put(
+                    out,
+                    self.segment_offset + placed.sections_offset,
+                    &directory,
+                )?;
+            }
         }
         for placed in self.layout.placed() {
             let bytes = self.stored.get(placed.source).map_or(&[][..], |v| v.stored);
@@ -300,6 +313,17 @@ impl Plan<'_> {
                 format!("v{level}'s block directory"),
                 start..start + (count * mgo_format::BLOCK_RECORD_SIZE) as u64,
             ));
+            let sections = self
+                .stored
+                .get(placed.source)
+                .map_or(0, |v| v.sections.len());
+            if sections > 0 {
+                let start = self.segment_offset + placed.sections_offset;
+                regions.push((
+                    format!("v{level}'s section directory"),
+                    start..start + (sections * mgo_format::SECTION_RECORD_SIZE) as u64,
+                ));
+            }
         }
         regions.push((
             "build info (.go.buildinfo)".to_owned(),

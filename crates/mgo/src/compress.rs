@@ -9,7 +9,7 @@
 //! `Z` modes, on the reference variant), the output is the same whatever the
 //! number of threads.
 
-use mgo_format::{BlockRecord, Encoding, StoredVariant};
+use mgo_format::{BlockRecord, Encoding, SectionRecord, StoredVariant};
 use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Mutex;
@@ -85,9 +85,15 @@ pub struct Encoded<'a> {
     checksum: u64,
     stored: Cow<'a, [u8]>,
     blocks: Vec<BlockRecord>,
+    sections: Vec<SectionRecord>,
 }
 
 impl Encoded<'_> {
+    /// Its inflated sections.
+    pub fn sections(&self) -> &[SectionRecord] {
+        &self.sections
+    }
+
     /// The view the format's layout takes.
     pub fn as_stored(&self) -> StoredVariant<'_> {
         StoredVariant {
@@ -98,6 +104,7 @@ impl Encoded<'_> {
             checksum: self.checksum,
             stored: &self.stored,
             blocks: &self.blocks,
+            sections: &self.sections,
         }
     }
 }
@@ -161,10 +168,17 @@ pub struct Piece {
 /// first page alone, then cuts at every boundary of a segment's file pages,
 /// so that each block lies wholly inside or wholly outside what a segment
 /// maps, and at most [`CHUNK_SIZE`] bytes in each.
-pub fn cut(executable: &[u8]) -> Vec<Piece> {
+pub fn cut(executable: &[u8], sections: &[SectionRecord]) -> Vec<Piece> {
     let size = executable.len();
     let loadable = loadable_ranges(executable);
     let mut points: Vec<usize> = vec![0, FIRST_BLOCK.min(size), size];
+    // Where the inflated sections begin: a reader that re-creates the
+    // executable decodes the blocks before it straight into place and the
+    // rest aside, to deflate sections from (docs/LAUNCHER.md). A cut there
+    // saves it decoding a block into both.
+    if let Some(first) = sections.first() {
+        points.push(first.image_offset as usize);
+    }
     for range in &loadable {
         points.push(range.start);
         points.push(range.end);
@@ -216,7 +230,6 @@ pub fn encode<'a>(
                 .unwrap_or(i)
         })
         .collect();
-    let pieces: Vec<Vec<Piece>> = builds.iter().map(|(_, bytes)| cut(bytes)).collect();
     let entry = |(level, bytes): &(u8, Vec<u8>), reference, stored, blocks| Encoded {
         level: *level,
         encoding: mode.encoding(),
@@ -225,12 +238,13 @@ pub fn encode<'a>(
         checksum: mgo_format::checksum(bytes),
         stored,
         blocks,
+        sections: Vec::new(),
     };
     if mode == Mode::Raw {
         return Ok(builds
             .iter()
-            .zip(&pieces)
-            .map(|(build, pieces)| {
+            .map(|build| {
+                let pieces = cut(&build.1, &[]);
                 let blocks = pieces
                     .iter()
                     .map(|piece| {
@@ -250,6 +264,15 @@ pub fn encode<'a>(
             .collect());
     }
 
+    // What the blocks tile: each build with its reproducible compressed
+    // DWARF inflated, which the compressor can then compress across
+    // levels (docs/FORMAT.md, "Inflated sections").
+    let expanded = crate::dwarf::expand_all(builds, threads)?;
+    let images: Vec<&[u8]> = expanded.iter().map(|e| &e.image[..]).collect();
+    let pieces: Vec<Vec<Piece>> = expanded
+        .iter()
+        .map(|e| cut(&e.image, &e.sections))
+        .collect();
     let levels: Vec<u8> = builds.iter().map(|(level, _)| *level).collect();
     let reference = match mode {
         Mode::ZstdAgainstReference(_) => reference_level(&levels)
@@ -258,7 +281,9 @@ pub fn encode<'a>(
             .and_then(|r| builds.get(r).map(|build| (r, build))),
         _ => None,
     };
-    let reference_bytes: &[u8] = reference.map_or(&[], |(_, (_, bytes))| bytes);
+    let reference_bytes: &[u8] = reference
+        .and_then(|(r, _)| images.get(r).copied())
+        .unwrap_or(&[]);
     let loadable_end = loadable_ranges(reference_bytes)
         .iter()
         .map(|r| r.end)
@@ -305,9 +330,9 @@ pub fn encode<'a>(
     let whole_dictionary = prepare(Dictionary::Whole)?;
     let compressed = parallel_map(&jobs, threads, Compressor::new, |compressor, job| {
         let (variant, range, dictionary) = job;
-        let bytes = builds
+        let bytes = images
             .get(*variant)
-            .and_then(|(_, bytes)| bytes.get(range.clone()))
+            .and_then(|bytes| bytes.get(range.clone()))
             .unwrap_or(&[]);
         let prepared = match dictionary {
             Dictionary::None => None,
@@ -322,9 +347,9 @@ pub fn encode<'a>(
         let Some((payload, records)) = stored.get_mut(*variant) else {
             continue;
         };
-        let bytes = builds
+        let bytes = images
             .get(*variant)
-            .and_then(|(_, bytes)| bytes.get(range.clone()))
+            .and_then(|bytes| bytes.get(range.clone()))
             .unwrap_or(&[]);
         records.push(BlockRecord {
             offset: range.start as u64,
@@ -338,14 +363,18 @@ pub fn encode<'a>(
     }
     let reference_level = reference.map_or(0, |(_, (level, _))| *level);
     let mut encoded = Vec::with_capacity(builds.len());
-    for (build, &source) in builds.iter().zip(&first_copy) {
+    for ((build, &source), expanded) in builds.iter().zip(&first_copy).zip(&expanded) {
         let (payload, records) = stored
             .get(source)
             .cloned()
             .ok_or("internal error: a variant lost its encoding")?;
         let against = reference.is_some_and(|(r, _)| r != source);
         let reference = if against { reference_level } else { 0 };
-        encoded.push(entry(build, reference, Cow::Owned(payload), records));
+        encoded.push(Encoded {
+            size: expanded.image.len() as u64,
+            sections: expanded.sections.clone(),
+            ..entry(build, reference, Cow::Owned(payload), records)
+        });
     }
     Ok(encoded)
 }
@@ -496,7 +525,7 @@ impl<'d> Compressor<'d> {
 
 /// Runs `job(state, item)` for every item on up to `threads` threads, each
 /// with its own `state`, and returns the results in item order.
-fn parallel_map<I: Sync, S, T: Send>(
+pub fn parallel_map<I: Sync, S, T: Send>(
     items: &[I],
     threads: usize,
     state: impl Fn() -> S + Sync,
@@ -628,7 +657,7 @@ mod tests {
             let expected_reference = matches!(mode, Mode::ZstdAgainstReference(_)) && *level != 4;
             assert_eq!(reference.is_some(), expected_reference, "{mode:?} v{level}");
             let blocks = Blocks::parse(&segment, entry, reference.map(|r| r.len() as u64)).unwrap();
-            assert_eq!(blocks.len(), cut(bytes).len());
+            assert_eq!(blocks.len(), cut(bytes, &[]).len());
             let mut decoded = Vec::new();
             for i in 0..blocks.len() {
                 let block = blocks.get(i);
@@ -734,7 +763,7 @@ mod tests {
         let executable = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let loadable = loadable_ranges(&executable);
         assert!(loadable.len() >= 2, "{loadable:?}");
-        let pieces = cut(&executable);
+        let pieces = cut(&executable, &[]);
         assert_eq!(pieces[0].range, 0..FIRST_BLOCK);
         let mut at = 0;
         for piece in &pieces {
@@ -761,7 +790,7 @@ mod tests {
         );
         // Not an ELF file: first page, then fixed pieces.
         let plain = vec![7u8; CHUNK_SIZE * 2];
-        let ranges: Vec<Range<usize>> = cut(&plain).into_iter().map(|p| p.range).collect();
+        let ranges: Vec<Range<usize>> = cut(&plain, &[]).into_iter().map(|p| p.range).collect();
         assert_eq!(
             ranges,
             [
@@ -770,7 +799,7 @@ mod tests {
                 FIRST_BLOCK + CHUNK_SIZE..2 * CHUNK_SIZE
             ]
         );
-        assert_eq!(cut(&[1, 2, 3]).len(), 1);
+        assert_eq!(cut(&[1, 2, 3], &[]).len(), 1);
     }
 
     /// In the Z modes, blocks the program's pages hold are compressed
@@ -787,7 +816,7 @@ mod tests {
         let loadable_end = loadable_ranges(&exe).iter().map(|r| r.end).max().unwrap() as u64;
         let v3 = encoded[0].as_stored();
         assert_eq!(v3.reference, 4);
-        let pieces = cut(&builds[0].1);
+        let pieces = cut(&builds[0].1, &[]);
         for (block, piece) in v3.blocks.iter().zip(&pieces) {
             let expected = if piece.loadable {
                 loadable_end

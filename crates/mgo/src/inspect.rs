@@ -4,7 +4,7 @@
 use crate::error::{Result, fail, usage};
 use crate::read::{Bundle, OpenError};
 use crate::{buildinfo, bundle, cpu, launchers, output};
-use mgo_format::{BlockRecord, Entry, StoredVariant};
+use mgo_format::{BlockRecord, Entry, SectionRecord, StoredVariant};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
@@ -103,10 +103,26 @@ fn identity_parts(identity: &str) -> (String, String) {
     )
 }
 
+/// Size of `entry`'s executable (not of the image its blocks tile).
+fn file_size(bundle: &Bundle, entry: &Entry) -> u64 {
+    bundle.sections(entry).map_or(entry.size, |s| s.file_size())
+}
+
 fn describe_encoding(bundle: &Bundle, entry: &Entry) -> String {
     let mut text = entry.encoding.name().to_owned();
     if let Some(reference) = bundle.table().reference_of(entry) {
         let _ = write!(text, " against v{}", reference.level);
+    }
+    if let Some(sections) = bundle.sections(entry).ok().filter(|s| !s.is_empty()) {
+        let inflated: u64 = (0..sections.len())
+            .map(|i| sections.get(i).inflated_size)
+            .sum();
+        let _ = write!(
+            text,
+            ", {} DWARF sections stored inflated ({} bytes)",
+            sections.len(),
+            size(inflated)
+        );
     }
     if entry.encoding != mgo_format::Encoding::Raw {
         let _ = write!(text, ", {} bytes stored", size(entry.stored_size));
@@ -142,8 +158,9 @@ pub fn inspect(file: &Path, as_json: bool) -> Result<()> {
             .map(|e| {
                 json!({
                     "level": format!("v{}", e.level),
-                    "size": e.size,
+                    "size": file_size(&bundle, e),
                     "encoding": e.encoding.name(),
+                    "inflated_sections": bundle.sections(e).map_or(0, |s| s.len()),
                     "reference": bundle.table().reference_of(e).map(|r| format!("v{}", r.level)),
                     "stored": e.stored_size,
                 })
@@ -217,7 +234,7 @@ pub fn inspect(file: &Path, as_json: bool) -> Result<()> {
                 "  {:<8}  v{}  {:>12} bytes  {}",
                 if i == 0 { "levels" } else { "" },
                 entry.level,
-                size(entry.size),
+                size(file_size(&bundle, entry)),
                 describe_encoding(&bundle, entry)
             );
         }
@@ -247,7 +264,12 @@ pub fn verify(file: &Path) -> Result<()> {
     for entry in bundle.table().entries() {
         match bundle.decode(entry) {
             Ok(bytes) => {
-                let _ = writeln!(report, "v{}: ok ({} bytes)", entry.level, size(entry.size));
+                let _ = writeln!(
+                    report,
+                    "v{}: ok ({} bytes)",
+                    entry.level,
+                    size(bytes.len() as u64)
+                );
                 decoded.push((entry.level, bytes));
             }
             Err(damage) => {
@@ -300,6 +322,11 @@ fn check_launcher(
             .entries()
             .first()
             .map_or(mgo_format::Encoding::Raw, |e| e.encoding),
+        bundle
+            .table()
+            .entries()
+            .iter()
+            .any(|e| e.section_count != 0),
     );
     if !std::ptr::eq(expected_flavour, launcher) {
         return Err(vec![format!(
@@ -326,6 +353,12 @@ fn check_launcher(
                 .unwrap_or_default()
         })
         .collect();
+    let sections: Vec<Vec<SectionRecord>> = bundle
+        .table()
+        .entries()
+        .iter()
+        .map(|e| bundle.section_records(e).unwrap_or_default())
+        .collect();
     let segment = bundle
         .bytes()
         .get(bundle.segment_offset()..)
@@ -335,7 +368,8 @@ fn check_launcher(
         .entries()
         .iter()
         .zip(&records)
-        .map(|(e, blocks)| StoredVariant {
+        .zip(&sections)
+        .map(|((e, blocks), sections)| StoredVariant {
             level: e.level,
             encoding: e.encoding,
             reference: e.reference,
@@ -346,6 +380,7 @@ fn check_launcher(
                 .and_then(|s| s.get(..e.stored_size as usize))
                 .unwrap_or_default(),
             blocks,
+            sections,
         })
         .collect();
     let not_checked = |e: &dyn std::fmt::Display| vec![format!("launcher: NOT CHECKED: {e}")];

@@ -15,6 +15,7 @@ mod bundle;
 mod cli;
 mod compress;
 mod cpu;
+mod dwarf;
 mod error;
 mod go;
 mod gotest;

@@ -437,8 +437,10 @@ impl Job {
         let levels: Vec<u8> = self.levels.clone();
         let goflags = std::env::var_os("GOFLAGS").unwrap_or_default();
         let flags = self.settings.flags.to_le_bytes();
+        let format_version = mgo_format::VERSION.to_le_bytes();
         let mut parts: Vec<&[u8]> = vec![
             env!("CARGO_PKG_VERSION").as_bytes(),
+            &format_version,
             self.settings.compress_text.as_bytes(),
             &flags,
             &levels,
@@ -600,7 +602,9 @@ impl Job {
         interrupt::check()?;
         let encoded = encoded.map_err(|e| describe(&e))?;
         let stored = encoded.iter().map(compress::Encoded::as_stored).collect();
-        let launcher = launchers::for_encoding(self.settings.compression.encoding());
+        let inflated_dwarf = encoded.iter().any(|e| !e.sections().is_empty());
+        let launcher =
+            launchers::for_encoding(self.settings.compression.encoding(), inflated_dwarf);
         let plan = bundle::Plan::new(launcher, stored, self.settings.flags, buildinfo)
             .map_err(|e| describe(&e))?;
         if stream {

@@ -3,7 +3,7 @@
 //! would decode it. `inspect`, `verify`, `extract` and the up-to-date check
 //! of rebuilds all read bundles through here.
 
-use mgo_format::{Blocks, Encoding, Entry, SEGMENT_TYPE, Table};
+use mgo_format::{Blocks, Encoding, Entry, SEGMENT_TYPE, SectionRecord, Sections, Table};
 use object::elf::FileHeader64;
 use object::endian::LittleEndian as LE;
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
@@ -157,15 +157,59 @@ impl Bundle {
         file.section_by_name(".go.buildinfo")?.data().ok()
     }
 
-    /// Decodes `entry` and checks every block and the whole.
-    pub fn decode(&self, entry: &Entry) -> Result<Vec<u8>, Damage> {
-        self.decode_prefix(entry, entry.size)
+    /// `entry`'s inflated sections, checked.
+    pub fn sections(&self, entry: &Entry) -> Result<Sections<'_>, Damage> {
+        Sections::parse(self.segment(), entry).map_err(|e| Damage {
+            level: entry.level,
+            what: e.0.to_owned(),
+        })
     }
 
-    /// Decodes and checks the blocks of `entry` that hold its first `len`
-    /// bytes (whole blocks; the whole variant's checksum only when that is
-    /// all of it).
+    /// `entry`'s inflated sections as records.
+    pub fn section_records(&self, entry: &Entry) -> Result<Vec<SectionRecord>, Damage> {
+        let sections = self.sections(entry)?;
+        Ok((0..sections.len()).map(|i| sections.get(i)).collect())
+    }
+
+    /// Decodes `entry`, re-creates its executable (deflating its inflated
+    /// sections again) and checks every block and the whole.
+    pub fn decode(&self, entry: &Entry) -> Result<Vec<u8>, Damage> {
+        let damage = |what: String| Damage {
+            level: entry.level,
+            what,
+        };
+        let sections = self.sections(entry)?;
+        let image = self.image_prefix(entry, entry.size)?;
+        let file = if sections.is_empty() {
+            image
+        } else {
+            let records = self.section_records(entry)?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            crate::dwarf::rebuild(&image, &records, threads).map_err(damage)?
+        };
+        if file.len() as u64 != sections.file_size()
+            || mgo_format::checksum(&file) != entry.checksum
+        {
+            return Err(damage("the whole does not match its checksum".into()));
+        }
+        Ok(file)
+    }
+
+    /// The first `len` bytes of `entry`'s executable, or more (whole
+    /// blocks), each block checked.
     pub fn decode_prefix(&self, entry: &Entry, len: u64) -> Result<Vec<u8>, Damage> {
+        let sections = self.sections(entry)?;
+        if len <= sections.first_image_offset(entry.size) {
+            // Before its first inflated section, the image is the file.
+            self.image_prefix(entry, len)
+        } else {
+            self.decode(entry)
+        }
+    }
+
+    /// Decodes and checks the blocks of `entry` that hold the first `len`
+    /// bytes of the image they tile (whole blocks).
+    fn image_prefix(&self, entry: &Entry, len: u64) -> Result<Vec<u8>, Damage> {
         let blocks = self.blocks(entry)?;
         let damage = |what: String| Damage {
             level: entry.level,
@@ -181,7 +225,7 @@ impl Bundle {
             .unwrap_or(0);
         let reference = match self.table.reference_of(entry) {
             Some(reference) if dictionary_size > 0 => Some(
-                self.decode_prefix(reference, dictionary_size)
+                self.image_prefix(reference, dictionary_size)
                     .map_err(|d| damage(format!("its reference is damaged ({d})")))?,
             ),
             _ => None,
@@ -202,9 +246,6 @@ impl Bundle {
                 )));
             }
             out.extend_from_slice(&bytes);
-        }
-        if out.len() as u64 == entry.size && mgo_format::checksum(&out) != entry.checksum {
-            return Err(damage("the whole does not match its checksum".into()));
         }
         Ok(out)
     }

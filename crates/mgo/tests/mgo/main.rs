@@ -20,6 +20,7 @@ mod compressed;
 mod cpu_matrix;
 mod docs;
 mod drop_in;
+mod dwarf;
 mod examples;
 mod gotest;
 mod hostile;

@@ -1,0 +1,160 @@
+//! Inflated sections (docs/FORMAT.md, "Inflated sections"): parts of a
+//! variant that the bundle stores inflated and that the reader deflates
+//! again, with `mgo-goflate`, to re-create the exact executable.
+
+use crate::{Entry, Error, u64_at};
+
+/// Bytes of one section record.
+pub const SECTION_RECORD_SIZE: usize = 32;
+
+/// Most sections one variant may have inflated: Go writes about ten
+/// compressed DWARF sections; the limit bounds what a reader walks.
+pub const MAX_SECTIONS: u32 = 64;
+
+/// One inflated section, as the writer describes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SectionRecord {
+    /// Variant offset of the zlib stream in the executable.
+    pub file_offset: u64,
+    /// Its length in the executable.
+    pub stream_size: u64,
+    /// Offset of the inflated bytes in the image the blocks tile.
+    pub image_offset: u64,
+    /// Number of inflated bytes.
+    pub inflated_size: u64,
+}
+
+impl SectionRecord {
+    fn image_end(&self) -> u64 {
+        self.image_offset + self.inflated_size
+    }
+
+    fn file_end(&self) -> u64 {
+        self.file_offset + self.stream_size
+    }
+}
+
+/// Writes `records` into `out` (`SECTION_RECORD_SIZE` bytes each).
+pub fn write_sections(out: &mut [u8], records: &[SectionRecord]) {
+    for (record, slot) in records
+        .iter()
+        .zip(out.chunks_exact_mut(SECTION_RECORD_SIZE))
+    {
+        let fields = [
+            record.file_offset,
+            record.stream_size,
+            record.image_offset,
+            record.inflated_size,
+        ];
+        for (value, bytes) in fields.into_iter().zip(slot.chunks_exact_mut(8)) {
+            bytes.copy_from_slice(&value.to_le_bytes());
+        }
+    }
+}
+
+/// An entry's checked section records.
+#[derive(Clone, Copy, Debug)]
+pub struct Sections<'a> {
+    directory: &'a [u8],
+    count: usize,
+    file_size: u64,
+}
+
+const DAMAGED: Error = Error("bundle section directory is damaged");
+
+impl<'a> Sections<'a> {
+    /// Reads and checks `entry`'s section records (the rules in
+    /// docs/FORMAT.md, "Section directory rules"); an entry without any
+    /// gives an empty list whose file is its image.
+    pub fn parse(segment: &'a [u8], entry: &Entry) -> Result<Self, Error> {
+        let count = entry.section_count as usize;
+        let directory = segment
+            .get(entry.sections_offset as usize..)
+            .and_then(|rest| rest.get(..count.checked_mul(SECTION_RECORD_SIZE)?))
+            .ok_or(DAMAGED)?;
+        let mut sections = Self {
+            directory,
+            count,
+            file_size: entry.size,
+        };
+        // The image and the file agree up to the first section; after
+        // each, they agree again, shifted by what the sections before
+        // changed.
+        let (mut image_end, mut file_end) = (0u64, 0u64);
+        for i in 0..count {
+            let r = sections.get(i);
+            let gap = r.image_offset.checked_sub(image_end).ok_or(DAMAGED)?;
+            if r.file_offset.checked_sub(file_end) != Some(gap)
+                || r.image_offset.checked_add(r.inflated_size).is_none()
+                || r.file_offset.checked_add(r.stream_size).is_none()
+                || r.stream_size == 0
+            {
+                return Err(DAMAGED);
+            }
+            image_end = r.image_end();
+            file_end = r.file_end();
+        }
+        let tail = entry.size.checked_sub(image_end).ok_or(DAMAGED)?;
+        sections.file_size = file_end.checked_add(tail).ok_or(DAMAGED)?;
+        if sections.file_size == 0 {
+            return Err(DAMAGED);
+        }
+        Ok(sections)
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the entry has no inflated section.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Record `i` (`i < len()`).
+    pub fn get(&self, i: usize) -> SectionRecord {
+        let at = i * SECTION_RECORD_SIZE;
+        let field = |j: usize| u64_at(self.directory, at + j * 8);
+        SectionRecord {
+            file_offset: field(0),
+            stream_size: field(1),
+            image_offset: field(2),
+            inflated_size: field(3),
+        }
+    }
+
+    /// Size of the executable the entry re-creates: its image with every
+    /// section deflated again.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// Where the image's first section starts (the image's size if none):
+    /// before it, the image is the executable.
+    pub fn first_image_offset(&self, image_size: u64) -> u64 {
+        if self.count == 0 {
+            image_size
+        } else {
+            self.get(0).image_offset
+        }
+    }
+
+    /// Where image offset `offset`, the start of a block, goes: `Ok(file
+    /// offset)` for a block outside every section, `Err((section, offset
+    /// in its inflated bytes))` for one inside a section.
+    pub fn locate(&self, offset: u64) -> Result<u64, (usize, u64)> {
+        let mut shift = 0i128;
+        for i in 0..self.count {
+            let r = self.get(i);
+            if offset < r.image_offset {
+                break;
+            }
+            if offset < r.image_end() {
+                return Err((i, offset - r.image_offset));
+            }
+            shift = i128::from(r.file_end()) - i128::from(r.image_end());
+        }
+        Ok((i128::from(offset) + shift) as u64)
+    }
+}
