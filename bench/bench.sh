@@ -11,7 +11,8 @@
 #    an up-to-date rebuild against an up-to-date `go build`.
 # 2. Memory of 20 running instances (total Pss and shared memory).
 # 3. The MGO_COMPRESS modes (BENCH_MODES, space-separated): size, start
-#    overhead both ways, peak memory at start, build time.
+#    overhead both ways, peak memory at start, build time, and how long
+#    MGODEBUG=extract takes to re-create the build (DWARF deflated again).
 #
 # Start times are medians over BENCH_ROUNDS rounds (default 3) of hyperfine,
 # each round running every command BENCH_RUNS_HELLO / BENCH_RUNS_GO times in
@@ -244,6 +245,20 @@ echo "| bundle, through a memfd | $(calc "$ipf / 1e3" .1f) | $(calc "$isf / 1e3"
 echo
 
 # --- 3. MGO_COMPRESS modes --------------------------------------------------
+# extract_ms BUNDLE: median of 5 runs of MGODEBUG=extract BUNDLE > /dev/null.
+extract_ms() {
+  python3 - "$1" <<'PY'
+import os, statistics, subprocess, sys, time
+env = dict(os.environ, MGODEBUG="extract")
+times = []
+for _ in range(5):
+    t = time.perf_counter()
+    subprocess.run([sys.argv[1]], env=env, stdout=subprocess.DEVNULL, check=True)
+    times.append(time.perf_counter() - t)
+print(format(statistics.median(times) * 1e3, ".0f"))
+PY
+}
+
 # mode_rows NAME DIR PKG PLAIN RUNS [RUN_ARGS...]: one table row per mode.
 mode_rows() {
   local name=$1 dir=$2 pkg=$3 plain=$4 runs=$5; shift 5
@@ -260,7 +275,7 @@ mode_rows() {
     t1=$(date +%s.%N)
     read -r direct mapped memfd < <(starts "$runs" "$v$a" "$b$a" "env MGODEBUG=memfd $b$a")
     memfd=$(calc "$memfd - ($envonly - $direct)" .6f)
-    echo "| $name | $mode | $(calc "$(stat -c %s "$b") / $psize" .3f)× | $(calc "($mapped - $direct) * 1e3" +.2f) | $(calc "($memfd - $direct) * 1e3" +.2f) | $(peak "$b" "${args[@]}") (direct $direct_peak) | $(calc "$t1 - $t0" .1f) |"
+    echo "| $name | $mode | $(calc "$(stat -c %s "$b") / $psize" .3f)× | $(calc "($mapped - $direct) * 1e3" +.2f) | $(calc "($memfd - $direct) * 1e3" +.2f) | $(peak "$b" "${args[@]}") (direct $direct_peak) | $(calc "$t1 - $t0" .1f) | $(extract_ms "$b") |"
     rm -f "$b"
   done
 }
@@ -270,15 +285,16 @@ echo
 echo "Size relative to one plain \`go build\` (GOAMD64=v1). Start overhead: median"
 echo "start of the bundle minus that of the build it starts, run directly, mapped"
 echo "and through a memfd. Peak memory at start, mapped: cgroup peak of the whole"
-echo "run (MB). Build: one warm-cache mgo run (s)."
+echo "run (MB). Build: one warm-cache mgo run (s). Extract: median of 5 runs of"
+echo "MGODEBUG=extract (ms), which decodes the build and deflates its DWARF again."
 echo
-echo "| program | MGO_COMPRESS | size / plain | start overhead mapped (ms) | start overhead memfd (ms) | peak memory (MB) | build (s) |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| program | MGO_COMPRESS | size / plain | start overhead mapped (ms) | start overhead memfd (ms) | peak memory (MB) | build (s) | extract (ms) |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 mode_rows hello "$root/examples/hello" . "$work/hello.plain" "$mode_runs_hello"
 mode_rows cmdgo "$work" cmd/go "$work/cmdgo.plain" "$mode_runs_go" env GOROOT
 echo
 echo "Launchers (bytes):"
-for flavor in "" -zstd -deflate -lz4; do
+for flavor in "" -zstd -deflate -lz4 -zstd-dwarf -deflate-dwarf -lz4-dwarf; do
   echo "- mgo-launcher$flavor: $(stat -c %s "$(launcher_file "$flavor")")"
 done
 echo

@@ -564,7 +564,10 @@ fn every_inconsistent_section_directory_is_rejected() {
     };
     assert_eq!(reparse(entry_at + 52, &65u32.to_le_bytes()), invalid);
     assert_eq!(reparse(entry_at + 56, &4u64.to_le_bytes()), invalid);
-    assert_eq!(reparse(entry_at + 56, &(segment.len() as u64).to_le_bytes()), invalid);
+    assert_eq!(
+        reparse(entry_at + 56, &(segment.len() as u64).to_le_bytes()),
+        invalid
+    );
     assert_eq!(reparse(entry_at + 52, &0u32.to_le_bytes()), invalid);
     let variant = StoredVariant {
         level: 1,
@@ -576,5 +579,8 @@ fn every_inconsistent_section_directory_is_rejected() {
         blocks: &raw_blocks(b"abc", 4),
         sections: &TWO_SECTIONS,
     };
-    assert!(layout(&[variant], 0).is_err(), "a raw variant with sections");
+    assert!(
+        layout(&[variant], 0).is_err(),
+        "a raw variant with sections"
+    );
 }

@@ -274,7 +274,10 @@ mod tests {
         foreign.truncate(len);
         foreign[..2].copy_from_slice(&GO_ZLIB_HEADER);
         assert!(foreign.len() <= stream.len(), "the other stream fits");
-        assert_ne!(foreign[..], original[stream.start..stream.start + foreign.len()]);
+        assert_ne!(
+            foreign[..],
+            original[stream.start..stream.start + foreign.len()]
+        );
         let mut patched = original.clone();
         patched[stream.start..stream.start + foreign.len()].copy_from_slice(&foreign);
         let builds = [(1, patched.clone())];
@@ -282,6 +285,9 @@ mod tests {
         let kept: Vec<u64> = expanded[0].sections.iter().map(|s| s.file_offset).collect();
         assert_eq!(kept.len(), found.len() - 1);
         assert!(!kept.contains(&(stream.start as u64)));
-        assert_eq!(rebuild(&expanded[0].image, &expanded[0].sections, 1).unwrap(), patched);
+        assert_eq!(
+            rebuild(&expanded[0].image, &expanded[0].sections, 1).unwrap(),
+            patched
+        );
     }
 }

@@ -54,8 +54,17 @@ fn check_exact(
         let started = run(exec_as(launch, &bundle).args(args));
         assert_eq!(started.ok(), expected, "{key} {mode} {launch:?}");
     }
+    // inspect reports each build's own size, not that of what is stored.
+    let inspected = run(mgo(&repo()).args(["inspect", "-json"]).arg(&bundle)).ok();
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
     for level in 1..=4u8 {
         let plain = fs::read(built.plain(level)).unwrap();
+        let size = &inspected["levels"][usize::from(level) - 1]["size"];
+        assert_eq!(
+            size.as_u64(),
+            Some(plain.len() as u64),
+            "{key} {mode} v{level}"
+        );
         let extracted = run(exec(&bundle)
             .env("MGODEBUG", "extract")
             .env("GOAMD64", format!("v{level}")));

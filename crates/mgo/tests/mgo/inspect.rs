@@ -34,7 +34,7 @@ fn inspect_describes_levels_launcher_program_and_this_machine() {
     let hello = hello();
     let text = run(mgo_at_repo().arg("inspect").arg(&hello.bundle)).ok();
     for needle in [
-        "mgo bundle (format 2)",
+        "mgo bundle (format 3)",
         "example.com/hello (go1.",
         "mgo-launcher 0.1.0 plain",
         "starts builds mapped (the default)",
