@@ -62,6 +62,14 @@ pub struct Sections<'a> {
 
 const DAMAGED: Error = Error("bundle section directory is damaged");
 
+/// The longest zlib stream a section of `inflated` bytes may have: more
+/// than DEFLATE ever needs (stored blocks add 5 bytes per 65,535, zlib 6,
+/// Go's encoder at most 1/16 over stored), so that a damaged record cannot
+/// make a reader allocate for an executable of any size.
+fn max_stream(inflated: u64) -> u64 {
+    inflated.saturating_add(inflated / 8).saturating_add(64)
+}
+
 impl<'a> Sections<'a> {
     /// Reads and checks `entry`'s section records (the rules in
     /// docs/FORMAT.md, "Section directory rules"); an entry without any
@@ -88,6 +96,7 @@ impl<'a> Sections<'a> {
                 || r.image_offset.checked_add(r.inflated_size).is_none()
                 || r.file_offset.checked_add(r.stream_size).is_none()
                 || r.stream_size == 0
+                || r.stream_size > max_stream(r.inflated_size)
             {
                 return Err(DAMAGED);
             }

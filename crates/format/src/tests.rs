@@ -552,6 +552,22 @@ fn every_inconsistent_section_directory_is_rejected() {
     // Past the image's end, an empty stream, overflowing sizes.
     assert_eq!(with(&|s| s[1].inflated_size = 700), damaged);
     assert_eq!(with(&|s| s[0].stream_size = 0), damaged);
+    // A stream longer than DEFLATE could ever make of 100 bytes (the
+    // second section moved with it, so that only the length is wrong).
+    assert_eq!(
+        with(&|s| {
+            s[0].stream_size = 177;
+            s[1].file_offset = 387
+        }),
+        damaged
+    );
+    assert_eq!(
+        with(&|s| {
+            s[0].stream_size = 176;
+            s[1].file_offset = 386
+        }),
+        Ok(836)
+    );
     assert_eq!(with(&|s| s[1].inflated_size = u64::MAX), damaged);
 
     // Table rules: only encoded entries, at most 64, inside the segment.

@@ -155,7 +155,7 @@ pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Read
     // the memfd start re-creates the file instead).
     let sections = bundle.sections(entry)?;
     let first_section = sections.first_image_offset(entry.size);
-    if plan.maps_any(first_section, entry.size - first_section) {
+    if !sections.is_empty() && plan.maps_any(first_section, entry.size - first_section) {
         return Err(Stop::Refused("a segment maps an inflated section"));
     }
     let wanted = |i: usize| {

@@ -21,6 +21,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// value).
 pub const CHUNK_SIZE: usize = 1 << 20;
 
+/// Largest block of what no segment maps (DWARF, symbols): only a memfd
+/// start and extraction decode those, whole, so fewer, larger blocks cost
+/// nothing at start and save build time: in the `Z` modes below level 13,
+/// zstd indexes the whole reference again for every block (measured on
+/// cmd/go at Z3: 4.1 s with 1 MiB blocks, see docs/DESIGN.md, "Blocks").
+pub const UNLOADED_CHUNK_SIZE: usize = 4 << 20;
+
 /// What `MGO_COMPRESS` asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -167,7 +174,8 @@ pub struct Piece {
 /// Cuts an executable into blocks (docs/FORMAT.md, "What mgo writes"): the
 /// first page alone, then cuts at every boundary of a segment's file pages,
 /// so that each block lies wholly inside or wholly outside what a segment
-/// maps, and at most [`CHUNK_SIZE`] bytes in each.
+/// maps, and at most [`CHUNK_SIZE`] bytes in each loadable block,
+/// [`UNLOADED_CHUNK_SIZE`] in the others.
 pub fn cut(executable: &[u8], sections: &[SectionRecord]) -> Vec<Piece> {
     let size = executable.len();
     let loadable = loadable_ranges(executable);
@@ -188,12 +196,19 @@ pub fn cut(executable: &[u8], sections: &[SectionRecord]) -> Vec<Piece> {
     let mut pieces = Vec::new();
     for pair in points.windows(2) {
         let &[start, end] = pair else { continue };
+        // Cut at every loadable boundary, a span is wholly loadable or not.
+        let loaded = loadable.iter().any(|r| r.start < end && start < r.end);
+        let chunk = if loaded {
+            CHUNK_SIZE
+        } else {
+            UNLOADED_CHUNK_SIZE
+        };
         let mut at = start;
         while at < end {
-            let next = (at + CHUNK_SIZE).min(end);
+            let next = (at + chunk).min(end);
             pieces.push(Piece {
                 range: at..next,
-                loadable: loadable.iter().any(|r| r.start < next && at < r.end),
+                loadable: loaded,
             });
             at = next;
         }
@@ -757,7 +772,8 @@ mod tests {
 
     /// This test binary is an ELF executable with PT_LOAD segments: its
     /// blocks must start with one page, cut at every boundary of a
-    /// segment's file pages, never exceed CHUNK_SIZE, and tile it.
+    /// segment's file pages, never exceed CHUNK_SIZE (UNLOADED_CHUNK_SIZE
+    /// outside the segments), and tile it.
     #[test]
     fn blocks_are_cut_at_segment_boundaries() {
         let executable = std::fs::read(std::env::current_exe().unwrap()).unwrap();
@@ -768,7 +784,12 @@ mod tests {
         let mut at = 0;
         for piece in &pieces {
             assert_eq!(piece.range.start, at);
-            assert!(piece.range.len() <= CHUNK_SIZE && !piece.range.is_empty());
+            let limit = if piece.loadable {
+                CHUNK_SIZE
+            } else {
+                UNLOADED_CHUNK_SIZE
+            };
+            assert!(piece.range.len() <= limit && !piece.range.is_empty());
             at = piece.range.end;
             // Wholly inside or wholly outside every segment's file pages.
             for range in &loadable {
@@ -788,15 +809,16 @@ mod tests {
             pieces.iter().any(|p| !p.loadable),
             "no symbols or debug info?"
         );
-        // Not an ELF file: first page, then fixed pieces.
-        let plain = vec![7u8; CHUNK_SIZE * 2];
+        // Not an ELF file: nothing is loadable; first page, then fixed
+        // pieces.
+        let plain = vec![7u8; UNLOADED_CHUNK_SIZE * 2];
         let ranges: Vec<Range<usize>> = cut(&plain, &[]).into_iter().map(|p| p.range).collect();
         assert_eq!(
             ranges,
             [
                 0..FIRST_BLOCK,
-                FIRST_BLOCK..FIRST_BLOCK + CHUNK_SIZE,
-                FIRST_BLOCK + CHUNK_SIZE..2 * CHUNK_SIZE
+                FIRST_BLOCK..FIRST_BLOCK + UNLOADED_CHUNK_SIZE,
+                FIRST_BLOCK + UNLOADED_CHUNK_SIZE..2 * UNLOADED_CHUNK_SIZE
             ]
         );
         assert_eq!(cut(&[1, 2, 3], &[]).len(), 1);
