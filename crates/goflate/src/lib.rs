@@ -10,13 +10,13 @@
 //! summary):
 //!
 //! - the input is cut into blocks of 65,535 bytes, the last one shorter;
-//! - in each block, a hash-table match finder ([`fast`]) emits literals and
+//! - in each block, a hash-table match finder (`fast.rs`) emits literals and
 //!   matches, its table and the previous block carried across blocks;
 //! - each block is written as a dynamic Huffman block, as a Huffman-only
 //!   block when matching removed too little, or stored when that is
 //!   smaller; the last block has its own rules for tiny sizes;
 //! - Huffman code lengths come from Go's length-limited construction,
-//!   whose tie-breaking decides the bytes ([`huffman`]);
+//!   whose tie-breaking decides the bytes (`huffman.rs`);
 //! - the stream ends with an empty final stored block, inside a zlib
 //!   header `78 01` and an Adler-32 trailer.
 //!
