@@ -148,22 +148,4 @@ impl<'a> Sections<'a> {
             self.get(0).image_offset
         }
     }
-
-    /// Where image offset `offset`, the start of a block, goes: `Ok(file
-    /// offset)` for a block outside every section, `Err((section, offset
-    /// in its inflated bytes))` for one inside a section.
-    pub fn locate(&self, offset: u64) -> Result<u64, (usize, u64)> {
-        let mut shift = 0i128;
-        for i in 0..self.count {
-            let r = self.get(i);
-            if offset < r.image_offset {
-                break;
-            }
-            if offset < r.image_end() {
-                return Err((i, offset - r.image_offset));
-            }
-            shift = i128::from(r.file_end()) - i128::from(r.image_end());
-        }
-        Ok((i128::from(offset) + shift) as u64)
-    }
 }

@@ -28,10 +28,9 @@ pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
         .map(|i| blocks.get(i))
         .find(|b| b.offset + b.size as u64 > first)
         .map_or(image_size, |b| b.offset);
+    // The directory's rules put `first` (where image and file part) within
+    // the file.
     let file_size = sections.file_size();
-    if first > file_size {
-        return Err(damaged(b"bundle section directory is damaged"));
-    }
     let no_memory = |_| Failure::NoMemory;
     let file = sys::map_anonymous(file_size as usize, true).map_err(no_memory)?;
     let tail =

@@ -76,7 +76,10 @@ fn candidates(executable: &[u8]) -> Vec<(Range<usize>, usize)> {
                 && data.get(CHDR_SIZE..CHDR_SIZE + 2) == Some(&GO_ZLIB_HEADER[..])
                 && stream.start >= loadable_end
                 && inflated <= (stream.len() as u64).saturating_mul(MAX_RATIO);
-            plausible.then(|| Some((stream, usize::try_from(inflated).ok()?)))?
+            if !plausible {
+                return None;
+            }
+            Some((stream, usize::try_from(inflated).ok()?))
         })
         .collect();
     found.sort_by_key(|(stream, _)| stream.start);

@@ -183,7 +183,8 @@ impl Bundle {
         let file = if sections.is_empty() {
             image
         } else {
-            let records = self.section_records(entry)?;
+            let records: Vec<SectionRecord> =
+                (0..sections.len()).map(|i| sections.get(i)).collect();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             crate::dwarf::rebuild(&image, &records, threads).map_err(damage)?
         };
