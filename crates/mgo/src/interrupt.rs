@@ -42,7 +42,7 @@ fn on_signal() {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
         {
-            let _ = std::fs::remove_dir_all(dir);
+            let _ = crate::scratch::remove(&dir);
         }
         crate::say("interrupted");
         std::process::exit(130);

@@ -2,7 +2,10 @@
 //! keeps its work directory. It is removed when mgo ends, whatever the
 //! reason; one that an mgo killed by SIGKILL left behind is removed by the
 //! next mgo that uses the same base directory. A live mgo holds an flock on
-//! `lock` inside its directory, which tells the two apart.
+//! `lock` inside its directory, which tells the two apart. The lock goes
+//! last: a compiler that a killed go left running may still write into the
+//! directory while it is removed, and what remains then keeps its lock, so
+//! the next mgo tries again.
 
 use crate::error::{Result, fail};
 use crate::interrupt;
@@ -17,7 +20,7 @@ const LOCK: &str = "lock";
 
 /// The temporary directory of this run.
 pub struct Scratch {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     /// Held for as long as mgo runs.
     _lock: File,
 }
@@ -41,18 +44,16 @@ impl Scratch {
             .prefix(PREFIX)
             .tempdir_in(&base)
             .map_err(describe)?;
-        let mut lock = File::create(dir.path().join(LOCK)).map_err(describe)?;
-        rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(|e| describe(e.into()))?;
-        // Written only once locked: a cleaner removes only directories whose
-        // lock file is non-empty and unlocked.
-        lock.write_all(b"mgo\n").map_err(describe)?;
-        interrupt::set_temporary(Some(dir.path().to_owned()));
+        let lock = lock_in(dir.path()).map_err(describe)?;
+        // From here on removed by `remove`, whose order TempDir lacks.
+        let dir = dir.keep();
+        interrupt::set_temporary(Some(dir.clone()));
         Ok(Self { dir, _lock: lock })
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// `v<level>` inside it, created.
@@ -67,7 +68,17 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         interrupt::set_temporary(None);
+        let _ = remove(&self.dir);
     }
+}
+
+/// Creates the lock, locked. Written only once locked: a cleaner removes
+/// only directories whose lock file is non-empty and unlocked.
+fn lock_in(dir: &Path) -> std::io::Result<File> {
+    let mut lock = File::create(dir.join(LOCK))?;
+    rustix::fs::flock(&lock, FlockOperation::LockExclusive)?;
+    lock.write_all(b"mgo\n")?;
+    Ok(lock)
 }
 
 /// Removes the directories that killed mgo runs left in `base`.
@@ -83,7 +94,25 @@ fn remove_leftovers(base: &Path) {
         }
         let dir = entry.path();
         if crate::output::is_abandoned(&dir.join(LOCK)) {
-            let _ = fs::remove_dir_all(&dir);
+            let _ = remove(&dir);
         }
     }
+}
+
+/// Removes a scratch directory, its lock last.
+pub fn remove(dir: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() == LOCK {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            fs::remove_dir_all(entry.path())?;
+        } else {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    fs::remove_file(dir.join(LOCK))?;
+    // Not remove_dir: a file that appeared since the listing goes too.
+    fs::remove_dir_all(dir)
 }

@@ -71,6 +71,7 @@ fn signal(child: &Child, signal: rustix::process::Signal) {
 /// Starts mgo on hello with a slow compression mode and returns once its
 /// builds are done: mgo then runs no more go, it is compressing.
 fn compressing(output: &Path, tmpdir: &Path) -> Child {
+    let before = files_in(tmpdir);
     let mut child = mgo(&example("hello"))
         .arg("-o")
         .arg(output)
@@ -82,13 +83,20 @@ fn compressing(output: &Path, tmpdir: &Path) -> Child {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let limit = Duration::from_secs(300);
-    wait_until(&mut child, limit, "the builds start", || {
-        !children(pid).is_empty()
-    });
-    wait_until(&mut child, limit, "the builds end", || {
-        children(pid).is_empty()
-    });
+    // No children alone is not enough: mgo has none between `go env` and
+    // the builds, nor between two builds when it runs fewer at a time.
+    let every_level_built = || {
+        files_in(tmpdir)
+            .iter()
+            .filter(|name| !before.contains(name))
+            .any(|name| (1..=4).all(|l| tmpdir.join(name).join(format!("v{l}/out")).exists()))
+    };
+    wait_until(
+        &mut child,
+        Duration::from_secs(300),
+        "the builds end",
+        || every_level_built() && children(pid).is_empty(),
+    );
     child
 }
 
