@@ -18,7 +18,7 @@ use std::process::Command;
 /// The modes that cover every code path of compressing and decoding. A mode
 /// string that differs from these only in its level takes the same paths
 /// with another number handed to the compressor.
-const MODES: [&str; 9] = [
+pub const MODES: [&str; 9] = [
     // DEFLATE (libdeflate to write, miniz_oxide to read): its lowest level
     // (libdeflate's fastest strategy) and its highest (the lazy2 matcher).
     "g1", "g9", //

@@ -91,14 +91,17 @@ fn check_exact(
     bundle
 }
 
-#[test]
-fn every_level_of_cmd_go_is_re_created_exactly() {
+/// compressed.rs's representative modes, split in two tests that share
+/// the machine's cores: a few seconds per mode, and the slow levels (about
+/// 15 to 60 s each on cmd/go's four 32 MB builds).
+const QUICK_MODES: [&str; 5] = ["g1", "g9", "z1", "Z1", "lz4"];
+const SLOW_MODES: [&str; 4] = ["Z12", "Z13", "z22", "Z22"];
+
+/// Every level of cmd/go (which keeps its DWARF) in each of `modes`.
+fn check_cmd_go(modes: &[&str]) {
     let built = built("go", &repo(), &[], "cmd/go");
     let out = scratch();
-    // One mode per decoder, and zstd both alone and against v4; each of
-    // the representative set's other paths is the same for DWARF (the
-    // other programs cover them in compressed.rs).
-    for mode in ["Z3", "z1", "g1", "lz4"] {
+    for &mode in modes {
         let bundle = check_exact(
             "go",
             built,
@@ -117,6 +120,24 @@ fn every_level_of_cmd_go_is_re_created_exactly() {
         );
         fs::remove_file(&bundle).unwrap();
     }
+}
+
+#[test]
+fn every_level_of_cmd_go_is_re_created_exactly_in_the_quick_modes() {
+    let mut split: Vec<&str> = QUICK_MODES.iter().chain(&SLOW_MODES).copied().collect();
+    let mut representative = crate::compressed::MODES.to_vec();
+    split.sort_unstable();
+    representative.sort_unstable();
+    assert_eq!(
+        split, representative,
+        "cmd/go runs every representative mode"
+    );
+    check_cmd_go(&QUICK_MODES);
+}
+
+#[test]
+fn every_level_of_cmd_go_is_re_created_exactly_in_the_slow_modes() {
+    check_cmd_go(&SLOW_MODES);
 }
 
 #[test]
