@@ -6,6 +6,9 @@ extern crate std;
 use super::*;
 use std::vec;
 use std::vec::Vec;
+#[path = "../tests/inputs/mod.rs"]
+mod inputs;
+use inputs::pseudo_random;
 
 fn compress(input: &[u8]) -> Vec<u8> {
     let mut encoder = Encoder::boxed();
@@ -13,18 +16,6 @@ fn compress(input: &[u8]) -> Vec<u8> {
     let len = encoder.zlib(input, &mut out).expect("fits");
     out.truncate(len);
     out
-}
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 56) as u8
-        })
-        .collect()
 }
 
 #[test]

@@ -14,6 +14,8 @@ use mgo_goflate::Encoder;
 use object::read::elf::{FileHeader, SectionHeader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+mod inputs;
+use inputs::pseudo_random;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -35,18 +37,6 @@ fn go(args: &[&str], dir: &Path) {
 fn same_as(encoder: &mut Encoder, input: &[u8], expected: &[u8]) -> bool {
     let mut out = vec![0u8; expected.len()];
     encoder.zlib(input, &mut out) == Some(expected.len()) && out == expected
-}
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 56) as u8
-        })
-        .collect()
 }
 
 fn text(len: usize) -> Vec<u8> {

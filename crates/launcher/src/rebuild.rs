@@ -118,10 +118,7 @@ pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
                 to.copy_from_slice(from);
                 Ok(())
             }
-            _ => Err(Failure::Damaged(
-                level,
-                b"bundle section directory is damaged",
-            )),
+            _ => Err(damaged(b"bundle section directory is damaged")),
         }
     };
     for i in 0..count {
