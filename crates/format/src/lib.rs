@@ -24,6 +24,12 @@ pub use write::{Layout, Placed, StoredVariant, layout};
 /// ELF loader ignores; the bytes spell "mgo" for anyone reading a hex dump.
 pub const SEGMENT_TYPE: u32 = 0x6d67_6f00;
 
+/// Note type of the launcher's second placeholder, which the writer turns
+/// into a PT_LOAD header covering the bundle segment: the kernel then maps
+/// the table from the file it executes, which lets the launcher prove that a
+/// file it opened by path is that file (docs/LAUNCHER.md, "Which file runs").
+pub const LOAD_PLACEHOLDER_TYPE: u32 = 0x6d67_6f01;
+
 /// Name of the section that covers the same bytes as the segment, so that
 /// `strip` and `objcopy` keep and move them as one piece.
 pub const SECTION_NAME: &str = ".mgo";

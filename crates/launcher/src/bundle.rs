@@ -3,8 +3,10 @@
 use crate::fail::{Failure, Status, fail};
 use crate::start::Process;
 use crate::sys;
+use core::ffi::CStr;
 use mgo_format::{Blocks, Entry, Sections, Table};
 use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::io::Errno;
 
 /// The running bundle: its file and the segment with the table, the block
 /// directories and the variants, mapped read-only.
@@ -29,9 +31,7 @@ impl Bundle {
                 Status::Damaged,
             )
         };
-        let file = sys::open_bundle(process.exec_path).unwrap_or_else(|err| {
-            Failure::System(b"cannot open the bundle", err, Status::Damaged).exit()
-        });
+        let (file, by_path) = open_file(process);
         let file_size = sys::file_size(sys::borrow(&file)).unwrap_or_else(|err| {
             Failure::System(b"cannot stat the bundle", err, Status::Damaged).exit()
         });
@@ -58,13 +58,51 @@ impl Bundle {
                 Status::Damaged,
             )
         });
-        Self {
+        let bundle = Self {
             file,
             segment_offset,
             mapping,
             skip,
             len,
             table,
+        };
+        if let Some(path) = by_path {
+            bundle.check_is_the_started_file(process, path);
+        }
+        bundle
+    }
+
+    /// A file opened by its path may not be the one the kernel executed (it
+    /// may have been renamed over since), so it is used only if its table
+    /// and directories, which hold the checksum of every block that will
+    /// run, are the bytes the kernel mapped from the executed file (mgo's
+    /// PT_LOAD header covers them, up to the padding before the first
+    /// variant).
+    fn check_is_the_started_file(&self, process: &Process, path: &CStr) {
+        let first_variant = self
+            .table
+            .entries()
+            .iter()
+            .map(|entry| entry.offset)
+            .min()
+            .unwrap_or(0) as usize;
+        let same = process.kernel_copy.is_some_and(|(at, len)| {
+            let len = len.min(first_variant);
+            // SAFETY: the kernel mapped `len` readable bytes at `at` (a
+            // PT_LOAD header of the executed file covers them).
+            let started = unsafe { core::slice::from_raw_parts(at as *const u8, len) };
+            self.segment().get(..len) == Some(started)
+        });
+        if !same {
+            let mut escaped = [0u8; 256];
+            fail(
+                &[
+                    b"the file at ",
+                    mgo_launcher::text::escape(path.to_bytes(), &mut escaped),
+                    b" is not the bundle that was started (a #! script, or replaced since), and /proc/self/exe cannot be read to find that one",
+                ],
+                Status::Damaged,
+            );
         }
     }
 
@@ -106,5 +144,39 @@ impl Bundle {
         let reference = self.table.reference_of(entry).map(|r| r.size);
         Blocks::parse(self.segment(), entry, reference)
             .map_err(|err| Failure::Damaged(entry.level, err.0.as_bytes()))
+    }
+}
+
+/// Opens the file the process was started from: `/proc/self/exe`, which
+/// names that file even if it was renamed or replaced since. Without it (no
+/// /proc in a bare chroot or container), the path given to execve
+/// (AT_EXECFN), which the caller controls: for a `#!` script whose
+/// interpreter is a bundle it names the script, and it can be renamed over
+/// between the exec and the open. So that path is used only in an ordinary
+/// start, and returned to be checked against the kernel's copy; a
+/// privileged start (AT_SECURE) never opens a bundle by path.
+fn open_file(process: &Process) -> (OwnedFd, Option<&'static CStr>) {
+    let err = match sys::open_self_exe() {
+        Ok(file) => return (file, None),
+        // Out of descriptors: no other path can do better.
+        Err(err @ (Errno::MFILE | Errno::NFILE)) => {
+            Failure::System(b"cannot open the bundle", err, Status::Exec).exit()
+        }
+        Err(err) => err,
+    };
+    if process.secure {
+        Failure::System(
+            b"cannot open /proc/self/exe, and a privileged bundle (setuid, setgid or file capabilities) runs only the file found there: mount /proc and let the bundle's users read it",
+            err,
+            Status::Damaged,
+        )
+        .exit()
+    }
+    let Some(path) = process.exec_path else {
+        Failure::System(b"cannot open /proc/self/exe", err, Status::Damaged).exit()
+    };
+    match sys::open_read(path) {
+        Ok(file) => (file, Some(path)),
+        Err(err) => Failure::System(b"cannot open the bundle", err, Status::Damaged).exit(),
     }
 }

@@ -8,8 +8,15 @@ use mgo_format::Encoding;
 pub struct Decoder {
     #[cfg(feature = "zstd")]
     zstd: *mut zstd_sys::ZSTD_DCtx,
+    /// The inflater's 11 KB of state, in a mapping of its own: on the stack
+    /// it was copied from frame to frame while runners were set up, which
+    /// took a 64 KiB stack limit (`ulimit -s 64`), where a plain Go build
+    /// runs, past its end.
     #[cfg(feature = "deflate")]
-    deflate: miniz_oxide::inflate::core::DecompressorOxide,
+    deflate: (
+        crate::sys::Mapping,
+        *mut miniz_oxide::inflate::core::DecompressorOxide,
+    ),
 }
 
 impl Decoder {
@@ -36,8 +43,25 @@ impl Decoder {
                 context
             },
             #[cfg(feature = "deflate")]
-            deflate: miniz_oxide::inflate::core::DecompressorOxide::new(),
+            deflate: {
+                use miniz_oxide::inflate::core::DecompressorOxide;
+                let memory =
+                    crate::sys::map_anonymous(size_of::<DecompressorOxide>(), false).ok()?;
+                let state = memory.base().cast::<DecompressorOxide>();
+                // SAFETY: a fresh mapping of the state's size, page-aligned
+                // (more than its alignment), ours alone.
+                unsafe { state.write(DecompressorOxide::new()) };
+                (memory, state)
+            },
         })
+    }
+
+    /// The inflater's state.
+    #[cfg(feature = "deflate")]
+    fn inflater(&mut self) -> &mut miniz_oxide::inflate::core::DecompressorOxide {
+        // SAFETY: initialized in `new`, in a mapping that lives as long as
+        // `self`, reached only through `&mut self`.
+        unsafe { &mut *self.deflate.1 }
     }
 
     /// Decodes `input` into exactly all of `output`, with `dictionary` as
@@ -75,12 +99,12 @@ impl Decoder {
             #[cfg(feature = "deflate")]
             Encoding::Deflate => {
                 use miniz_oxide::inflate::{TINFLStatus, core};
-                self.deflate.init();
+                self.inflater().init();
                 // The whole output at once: no window to wrap around, and no
                 // more input to come.
                 let flags = core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
                 let (status, read, written) =
-                    core::decompress(&mut self.deflate, input, output, 0, flags);
+                    core::decompress(self.inflater(), input, output, 0, flags);
                 status == TINFLStatus::Done && read == input.len() && written == output.len()
             }
             #[cfg(feature = "lz4")]

@@ -20,6 +20,20 @@ pub fn goamd64(value: &[u8]) -> Goamd64 {
     mgo_format::parse_level(value).map_or(Goamd64::Invalid, Goamd64::Level)
 }
 
+/// What `GOAMD64` may do in this start. A privileged start (AT_SECURE)
+/// detects the CPU whatever it says, as glibc's loader drops its own
+/// CPU-selection knobs (`GLIBC_TUNABLES`) for such programs: the caller
+/// must not choose which build of a privileged program runs. The value is
+/// ignored silently; a shell that exports `GOAMD64` for builds would
+/// otherwise get a line at every start of such a program.
+pub fn effective_goamd64(value: &[u8], secure: bool) -> Goamd64 {
+    if secure {
+        Goamd64::Unset
+    } else {
+        goamd64(value)
+    }
+}
+
 /// The switches of `MGODEBUG`, a comma-separated list like Go's `GODEBUG`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Debug {
@@ -170,6 +184,15 @@ mod tests {
         assert_eq!(effective_debug(b"memfd", true), (none, false));
         assert_eq!(effective_debug(b"extract", false).0, mgodebug(b"extract"));
         assert!(!effective_debug(b"log", false).1);
+    }
+
+    #[test]
+    fn a_privileged_start_ignores_goamd64() {
+        for value in [&b"v1"[..], b"v4", b"v9", b""] {
+            assert_eq!(effective_goamd64(value, true), Goamd64::Unset, "{value:?}");
+        }
+        assert_eq!(effective_goamd64(b"v1", false), Goamd64::Level(1));
+        assert_eq!(effective_goamd64(b"v9", false), Goamd64::Invalid);
     }
 
     #[test]

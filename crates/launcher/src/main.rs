@@ -51,6 +51,24 @@ use start::Process;
 #[unsafe(link_section = ".note.mgo")]
 static BUNDLE_SEGMENT_PLACEHOLDER: [u32; 4] = [4, 0, 0x6d67_6f00, u32::from_le_bytes(*b"mgo\0")];
 
+/// A second placeholder, which mgo turns into a PT_LOAD header covering the
+/// same bytes as the bundle segment, so that the kernel's exec maps them from
+/// the very file it executes (docs/LAUNCHER.md, "Privileged bundles"). Its
+/// 8-byte alignment keeps it out of the first note's PT_NOTE: the linker
+/// gives notes of another alignment a program header of their own.
+#[used]
+#[unsafe(link_section = ".note.mgo.load")]
+static BUNDLE_LOAD_PLACEHOLDER: AlignedNote = AlignedNote([
+    4,
+    0,
+    mgo_format::LOAD_PLACEHOLDER_TYPE,
+    u32::from_le_bytes(*b"mgo\0"),
+]);
+
+/// A note whose header is 8-byte aligned.
+#[repr(C, align(8))]
+struct AlignedNote([u32; 4]);
+
 /// Which launcher this is, in the bytes of every bundle: `mgo inspect` shows
 /// it, and `mgo verify` compares the launcher's bytes with its own only when
 /// the version and flavour are its own (docs/FORMAT.md, "Launcher identity").
@@ -134,7 +152,7 @@ fn run(process: &Process) -> ! {
         ]);
     }
     let goamd64 = process.vars.goamd64.unwrap_or(b"");
-    let wanted = match env::goamd64(goamd64) {
+    let wanted = match env::effective_goamd64(goamd64, process.secure) {
         env::Goamd64::Level(level) => level,
         env::Goamd64::Unset => cpu_level(),
         env::Goamd64::Invalid => {

@@ -66,7 +66,9 @@ pub fn jump(process: &Process, ready: Ready, level: u8) -> ! {
     if let Ok(name) = CStr::from_bytes_with_nul(&name) {
         sys::leave_marker(MARKER_BASE + usize::from(level) * PAGE, name);
     }
-    let mut unmap = [[0usize; 2]; 2 * crate::start::MAX_OWN_SEGMENTS + 1];
+    // Each own segment may be cut in two around the jump code; then the
+    // decoders' heap, and the end marker.
+    let mut unmap = [[0usize; 2]; 2 * crate::start::MAX_OWN_SEGMENTS + 2];
     launcher_pages(process, &mut unmap);
     // SAFETY: the program is mapped, verified and described by the
     // rewritten auxiliary vector on the initial stack; `unmap` is on this
@@ -96,6 +98,10 @@ fn launcher_pages(process: &Process, out: &mut [[usize; 2]]) {
             push(segment.start, keep_start);
             push(keep_end, segment.end);
         }
+    }
+    #[cfg(feature = "zstd")]
+    if let Some((start, len)) = crate::heap::pages() {
+        push(start, start + len);
     }
 }
 

@@ -44,8 +44,9 @@ pub struct OwnSegment {
     pub end: usize,
 }
 
-/// Most PT_LOAD segments the launcher has (the linker writes three).
-pub const MAX_OWN_SEGMENTS: usize = 4;
+/// Most PT_LOAD segments the launcher has: the linker writes three, mgo adds
+/// the one that maps the bundle segment.
+pub const MAX_OWN_SEGMENTS: usize = 5;
 
 /// What the kernel hands a new process.
 pub struct Process {
@@ -67,6 +68,11 @@ pub struct Process {
     pub exec_path: Option<&'static CStr>,
     /// File offset and size of the bundle segment, from the program headers.
     pub bundle_segment: Option<(u64, u64)>,
+    /// Where the kernel mapped the start of the bundle segment (its table
+    /// and directories) from the file it executed, and how many bytes: the
+    /// PT_LOAD header that starts where the segment does. Bytes no path can
+    /// substitute.
+    pub kernel_copy: Option<(usize, usize)>,
     /// The launcher's own PT_LOAD segments.
     pub own: [OwnSegment; MAX_OWN_SEGMENTS],
 }
@@ -106,7 +112,7 @@ impl Process {
                     _ => {}
                 }
             }
-            let (bundle_segment, own) = own_headers(phdr, phnum);
+            let (bundle_segment, kernel_copy, own) = own_headers(phdr, phnum);
             Self {
                 sp,
                 argv,
@@ -117,6 +123,7 @@ impl Process {
                 secure,
                 exec_path,
                 bundle_segment,
+                kernel_copy,
                 own,
             }
         }
@@ -132,20 +139,28 @@ impl Process {
 
 /// Reads the launcher's own program headers, which the kernel mapped with
 /// its first segment and pointed to in AT_PHDR: the bundle segment's file
-/// range, and where the launcher's loaded segments are.
+/// range, the address and size of the PT_LOAD that maps its start (the
+/// kernel's copy), and where the loaded segments are (the kernel's copy
+/// among them, so that it goes with the launcher's other pages).
 ///
 /// # Safety
 /// `phdr` and `phnum` must come from the auxiliary vector.
 unsafe fn own_headers(
     phdr: usize,
     phnum: usize,
-) -> (Option<(u64, u64)>, [OwnSegment; MAX_OWN_SEGMENTS]) {
+) -> (
+    Option<(u64, u64)>,
+    Option<(usize, usize)>,
+    [OwnSegment; MAX_OWN_SEGMENTS],
+) {
     const PT_LOAD: u32 = 1;
     let mut segment = None;
     let mut own = [OwnSegment::default(); MAX_OWN_SEGMENTS];
+    // (file offset, file size, address) of each PT_LOAD.
+    let mut ranges = [(0u64, 0u64, 0u64); MAX_OWN_SEGMENTS];
     let mut loads = 0;
     if phdr == 0 {
-        return (segment, own);
+        return (segment, None, own);
     }
     for i in 0..phnum {
         // SAFETY: the kernel maps all `phnum` headers at `phdr`; fields are
@@ -163,15 +178,22 @@ unsafe fn own_headers(
         if kind == SEGMENT_TYPE && segment.is_none() {
             segment = Some((offset, filesz));
         } else if kind == PT_LOAD
-            && let Some(slot) = own.get_mut(loads)
+            && let (Some(slot), Some(range)) = (own.get_mut(loads), ranges.get_mut(loads))
         {
             let page = crate::sys::PAGE as u64;
             *slot = OwnSegment {
                 start: (vaddr & !(page - 1)) as usize,
                 end: ((vaddr + memsz).div_ceil(page) * page) as usize,
             };
+            *range = (offset, filesz, vaddr);
             loads += 1;
         }
     }
-    (segment, own)
+    let kernel_copy = segment.and_then(|(offset, size)| {
+        ranges
+            .iter()
+            .find(|&&(o, f, _)| o == offset && f != 0 && f <= size)
+            .map(|&(_, f, vaddr)| (vaddr as usize, f as usize))
+    });
+    (segment, kernel_copy, own)
 }

@@ -14,20 +14,14 @@ use rustix::mm::{self, MapFlags, MprotectFlags, ProtFlags};
 /// The page size every mapping works in.
 pub const PAGE: usize = 4096;
 
-/// Opens the running bundle. `/proc/self/exe` names the file that was really
-/// executed, even if it was renamed since; without /proc (a bare chroot or
-/// container), the path the kernel reports in the auxiliary vector does.
-pub fn open_bundle(exec_path: Option<&CStr>) -> Result<OwnedFd, Errno> {
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-    match fs::open(c"/proc/self/exe", flags, Mode::empty()) {
-        Ok(fd) => Ok(fd),
-        // Out of descriptors: the other path cannot do better.
-        Err(err @ (Errno::MFILE | Errno::NFILE)) => Err(err),
-        Err(err) => match exec_path {
-            Some(path) => fs::open(path, flags, Mode::empty()),
-            None => Err(err),
-        },
-    }
+/// Opens `/proc/self/exe`: the file the kernel executed, even if it was
+/// renamed or replaced since (the link is to the file, not to a name).
+pub fn open_self_exe() -> Result<OwnedFd, Errno> {
+    fs::open(
+        c"/proc/self/exe",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// Opens a file read-only, close-on-exec (the interpreter).

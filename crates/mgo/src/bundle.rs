@@ -8,7 +8,7 @@
 //! lays a bundle out again from its own stored variants and compares: every
 //! byte that is not a variant's must come out the same.
 
-use mgo_format::{SECTION_NAME, SEGMENT_TYPE, StoredVariant, VARIANT_ALIGN};
+use mgo_format::{LOAD_PLACEHOLDER_TYPE, SECTION_NAME, SEGMENT_TYPE, StoredVariant, VARIANT_ALIGN};
 use object::elf::{
     ET_EXEC, FileHeader64, PF_R, PT_LOAD, PT_NOTE, ProgramHeader64, ProgramType, SHT_PROGBITS,
     SectionFlags, SectionHeader64,
@@ -168,7 +168,11 @@ impl<'a> Plan<'a> {
             sh_entsize: U64::new(e, 0),
         });
 
-        // Turn the launcher's placeholder note header into the segment's.
+        // Turn the launcher's two placeholder note headers into the
+        // segment's: a PT_LOAD, so that the kernel maps the bundle's table
+        // from the file it executes (the launcher's proof of identity, see
+        // docs/LAUNCHER.md, "Which file runs"), and the descriptor readers
+        // look for.
         let phoff = header.e_phoff(e) as usize;
         let phnum = usize::from(header.e_phnum(e));
         let phdrs_bytes = head
@@ -176,29 +180,12 @@ impl<'a> Plan<'a> {
             .ok_or_else(|| error("embedded launcher's program headers are truncated"))?;
         let phdrs: &mut [ProgramHeader64<LE>] = object::pod::slice_from_all_bytes_mut(phdrs_bytes)
             .map_err(|()| error("embedded launcher's program headers are misaligned"))?;
-        let placeholder = phdrs
-            .iter()
-            .position(|p| p.p_type(e) == PT_NOTE && is_placeholder_note(p, launcher))
-            .ok_or_else(|| error("embedded launcher has no placeholder for the bundle segment"))?;
-        // debug/buildinfo reads through the first header whose range "covers"
-        // an address, and a zero-sized header at address 0 (PT_GNU_STACK)
-        // covers every address by wrap-around. So the bundle's header goes
-        // right after the last PT_LOAD, ahead of any such header.
-        let after_loads = phdrs
-            .iter()
-            .rposition(|p| p.p_type(e) == PT_LOAD)
-            .map_or(0, |i| i + 1);
-        let slot = if placeholder < after_loads {
-            placeholder
-        } else {
-            after_loads
-        };
-        let moved = phdrs
-            .get_mut(slot..=placeholder)
-            .ok_or_else(|| error("embedded launcher's program headers are out of order"))?;
-        moved.rotate_right(1);
-        let header = ProgramHeader64 {
-            p_type: U32::new(e, ProgramType(SEGMENT_TYPE)),
+        // The PT_LOAD covers the table and the directories only: they hold
+        // the checksum of every block, which is all the launcher compares,
+        // and address space is all a mapping costs (RLIMIT_AS counts it).
+        let metadata_size = layout.table().len() as u64;
+        let segment_header = |p_type: u32, size: u64| ProgramHeader64 {
+            p_type: U32::new(e, ProgramType(p_type)),
             p_flags: U32::new(e, PF_R),
             p_offset: U64::new(e, segment_offset),
             p_vaddr: U64::new(e, segment_address),
@@ -206,13 +193,18 @@ impl<'a> Plan<'a> {
             // move p_vaddr off the sections' addresses (seen with 2.40),
             // which loses the build info.
             p_paddr: U64::new(e, 0),
-            p_filesz: U64::new(e, segment_size),
-            p_memsz: U64::new(e, segment_size),
+            p_filesz: U64::new(e, size),
+            p_memsz: U64::new(e, size),
             p_align: U64::new(e, VARIANT_ALIGN),
         };
-        if let Some(first) = moved.first_mut() {
-            *first = header;
-        }
+        place_segment_headers(
+            phdrs,
+            launcher,
+            [
+                segment_header(PT_LOAD.0, metadata_size),
+                segment_header(SEGMENT_TYPE, segment_size),
+            ],
+        )?;
 
         let header_bytes = head
             .get_mut(..size_of::<FileHeader64<LE>>())
@@ -337,14 +329,59 @@ impl Plan<'_> {
     }
 }
 
-/// Whether a PT_NOTE header covers exactly the launcher's "mgo" note.
-fn is_placeholder_note(header: &ProgramHeader64<LE>, launcher: &[u8]) -> bool {
+/// Puts the bundle segment's two headers where the launcher's placeholder
+/// notes were, right after the last PT_LOAD: loadable segments must come in
+/// address order, and debug/buildinfo reads through the first header whose
+/// range "covers" an address, where a zero-sized header at address 0
+/// (PT_GNU_STACK) covers every address by wrap-around. Every other header
+/// keeps its order.
+fn place_segment_headers(
+    phdrs: &mut [ProgramHeader64<LE>],
+    launcher: &[u8],
+    segment: [ProgramHeader64<LE>; 2],
+) -> Result<(), Error> {
+    let e = LE;
+    let is_placeholder = |p: &ProgramHeader64<LE>| {
+        p.p_type(e) == PT_NOTE
+            && placeholder_note_type(p, launcher)
+                .is_some_and(|kind| kind == SEGMENT_TYPE || kind == LOAD_PLACEHOLDER_TYPE)
+    };
+    let placeholders = phdrs.iter().filter(|p| is_placeholder(p)).count();
+    if placeholders != 2 {
+        return Err(error(
+            "embedded launcher lacks its placeholders for the bundle segment",
+        ));
+    }
+    let mut kept: Vec<ProgramHeader64<LE>> = phdrs
+        .iter()
+        .filter(|p| !is_placeholder(p))
+        .copied()
+        .collect();
+    let after_loads = kept
+        .iter()
+        .rposition(|p| p.p_type(e) == PT_LOAD)
+        .map_or(0, |i| i + 1);
+    kept.splice(after_loads..after_loads, segment);
+    phdrs.copy_from_slice(&kept);
+    Ok(())
+}
+
+/// The note type of the launcher's "mgo" note that a PT_NOTE header covers
+/// exactly, if it covers one.
+fn placeholder_note_type(header: &ProgramHeader64<LE>, launcher: &[u8]) -> Option<u32> {
     let e = LE;
     let note = header.data(e, launcher).unwrap_or(&[]);
     let words: Result<&[U32<LE>], ()> = slice_from_all_bytes(note);
-    matches!(words, Ok([namesz, descsz, kind, name])
-        if namesz.get(e) == 4 && descsz.get(e) == 0 && kind.get(e) == SEGMENT_TYPE
-            && name.get(e).to_le_bytes() == *b"mgo\0")
+    match words {
+        Ok([namesz, descsz, kind, name])
+            if namesz.get(e) == 4
+                && descsz.get(e) == 0
+                && name.get(e).to_le_bytes() == *b"mgo\0" =>
+        {
+            Some(kind.get(e))
+        }
+        _ => None,
+    }
 }
 
 fn pad(out: &mut dyn Write, mut n: u64) -> io::Result<()> {

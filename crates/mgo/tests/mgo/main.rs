@@ -26,5 +26,7 @@ mod gotest;
 mod hostile;
 mod inspect;
 mod launcher;
+mod limits;
 mod mapped;
+mod privileged;
 mod rebuild;
