@@ -18,6 +18,9 @@ pub fn run(bundle: &Bundle, entry: &Entry) -> ! {
             Status::Extract,
         );
     }
+    // `MGODEBUG=extract ./app | head` closes the pipe early: report it as
+    // a failed extraction (status 124) rather than die by a signal.
+    sys::ignore_sigpipe();
     let written = if entry.section_count != 0 {
         crate::rebuild_file(bundle, entry).map(|file| sys::write_all(stdout, file.bytes()))
     } else if entry.encoding == Encoding::Raw {

@@ -277,6 +277,29 @@ fn extract_refuses_a_terminal() {
     );
 }
 
+/// `MGODEBUG=extract ./app | head`: a reader that closes the pipe early
+/// makes the extraction fail with status 124 and one line, not kill the
+/// launcher by SIGPIPE (issue 14, item 7).
+#[test]
+fn extract_into_a_closed_pipe_fails_with_124_not_sigpipe() {
+    let hello = hello();
+    let mut child = exec(&hello.bundle)
+        .env("MGODEBUG", "extract")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The read end closes before the launcher can write a byte.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), None, "{out:?}");
+    assert_eq!(out.status.code(), Some(124), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "[mgo] launcher: MGODEBUG=extract: cannot write stdout: broken pipe (EPIPE)\n"
+    );
+}
+
 /// Runs a shell command in a new PID namespace, where vm.memfd_noexec can
 /// be raised without touching the machine's own setting.
 fn in_new_pid_namespace(script: &str) -> Run {
