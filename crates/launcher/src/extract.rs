@@ -55,8 +55,11 @@ fn verify_raw(bundle: &Bundle, entry: &Entry) -> Result<(), Failure> {
     )
 }
 
-/// Decodes the whole variant into memory (its reference first), every
-/// block verified, then writes it.
+/// Decodes every block and verifies it, keeping nothing, then decodes them
+/// again in order and writes each: memory is a block per runner (the
+/// blocks tile the executable in order, at most 4 MiB each), not the
+/// variant's size, whatever size its entry claims; the second pass costs
+/// the decoding time again, which only extraction pays.
 #[cfg(feature = "decoder")]
 fn decode_and_write(
     bundle: &Bundle,
@@ -66,9 +69,45 @@ fn decode_and_write(
     let mut reference = crate::decode::Reference::of(bundle, entry)?;
     let dictionary = crate::decode::dictionary_needed(&blocks, &|_| true);
     let dictionary = reference.prefix(dictionary)?;
-    let memory = sys::map_anonymous(entry.size as usize, true).map_err(|_| Failure::NoMemory)?;
-    crate::decode::into_memory(&memory, &blocks, entry, 0..blocks.len(), dictionary)?;
-    Ok(sys::write_all(sys::stdout(), memory.bytes()))
+    let largest = (0..blocks.len())
+        .map(|i| blocks.get(i).size)
+        .max()
+        .unwrap_or(0);
+    let decode = |decoder: &mut crate::codec::Decoder, buffer: &mut sys::Mapping, i: usize| {
+        let block = blocks.get(i);
+        let out = buffer
+            .bytes_mut()
+            .get_mut(..block.size)
+            .ok_or(Failure::NoMemory)?;
+        crate::decode::block_into(
+            decoder,
+            entry.encoding,
+            entry.level,
+            &block,
+            out,
+            dictionary,
+        )
+    };
+    let runner_state = || {
+        let buffer = sys::map_anonymous(largest, false).map_err(|_| Failure::NoMemory)?;
+        Ok((crate::decode::decoder()?, buffer))
+    };
+    work::for_each(
+        blocks.len(),
+        work::runners(blocks.len(), entry.size, work::DECODE_PARALLEL_MIN),
+        &|_| true,
+        &runner_state,
+        &|(decoder, buffer), i| decode(decoder, buffer, i).map(|_| ()),
+    )?;
+    let (mut decoder, mut buffer) = runner_state()?;
+    for i in 0..blocks.len() {
+        decode(&mut decoder, &mut buffer, i)?;
+        let size = blocks.get(i).size;
+        if let Err(err) = sys::write_all(sys::stdout(), buffer.bytes().get(..size).unwrap_or(&[])) {
+            return Ok(Err(err));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// The launcher of uncompressed bundles has no decoder.

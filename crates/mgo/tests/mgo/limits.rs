@@ -78,3 +78,57 @@ fn a_zstd_bundle_fails_cleanly_under_an_8_mib_address_space_limit() {
     assert_eq!(roomier.status.signal(), None, "{roomier:?}");
     assert_eq!(roomier.status.code(), plain.status.code(), "{roomier:?}");
 }
+
+/// `MGODEBUG=extract` of a compressed build whose file holds 64 MiB of
+/// zeros (a large initialized array): it used to decode the whole variant
+/// into memory before writing it, so memory grew with what the entry
+/// claims; now it holds a block per runner (issue 14, item 4).
+#[test]
+fn extract_holds_blocks_not_the_whole_variant() {
+    let time = require("time");
+    let dir = scratch();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("go.mod"), "module example.com/big\n\ngo 1.22\n").unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nimport \"fmt\"\n\nvar big = [64 << 20]byte{1}\n\n\
+         func main() { fmt.Println(len(big), big[0]) }\n",
+    )
+    .unwrap();
+    let bundle = dir.path().join("big");
+    // Without DWARF: the executable is extracted block by block, not
+    // re-created from inflated sections.
+    run(mgo(&src)
+        .env("MGO_COMPRESS", "z3")
+        .args(["-ldflags=-w", "-o"])
+        .arg(&bundle))
+    .ok();
+    let plain = dir.path().join("plain");
+    run(go(&src)
+        .args(["build", "-ldflags=-w", "-o"])
+        .arg(&plain)
+        .env("GOAMD64", format!("v{}", host_level())))
+    .ok();
+    let extracted = dir.path().join("extracted");
+    let out = run(Command::new(time)
+        .args(["-f", "peak %M KiB"])
+        .arg(&bundle)
+        .env_remove("GOAMD64")
+        .env("MGODEBUG", "extract")
+        .stdout(std::fs::File::create(&extracted).unwrap()));
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        std::fs::read(&extracted).unwrap() == std::fs::read(&plain).unwrap(),
+        "the extracted build differs from go build's"
+    );
+    let peak_kib: u64 = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak ")?.strip_suffix(" KiB")?.parse().ok())
+        .unwrap();
+    assert!(
+        peak_kib < 32 << 10,
+        "peak memory {peak_kib} KiB for a 64 MiB variant"
+    );
+}
