@@ -109,6 +109,37 @@ fn a_privileged_bundle_never_runs_the_file_its_caller_names() {
     assert_eq!(direct.ok(), format!("v{}\n", host_level()));
 }
 
+/// The same attack on a setuid-root bundle where /proc is missing (a bare
+/// chroot or container): euid 0 could open any path, so only the absence
+/// of a path fallback stops the script's program from running as root.
+#[test]
+fn a_setuid_root_bundle_without_proc_never_runs_the_file_its_caller_names() {
+    let unshare = require("unshare");
+    let setpriv = require("setpriv");
+    let dir = open_dir();
+    let victim = installed_probe(dir.path(), 0o4755);
+    let script = impostor_script(dir.path(), &victim);
+    let shell = format!(
+        "mount -t tmpfs none /proc && test ! -e /proc/self && \
+         exec {} --reuid=65534 --regid=65534 --clear-groups {} level",
+        setpriv.display(),
+        script.display()
+    );
+    let out = run(Command::new(&unshare)
+        .args(["--mount", "sh", "-c", &shell])
+        .env_remove("GOAMD64")
+        .env_remove("MGODEBUG"));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).starts_with("hello,"),
+        "the script's program ran as root: {out:?}"
+    );
+    assert_launcher_failure(
+        &out,
+        125,
+        "cannot open /proc/self/exe, and a privileged bundle",
+    );
+}
+
 /// Without /proc, an ordinary start opens the path given to execve, and
 /// runs it only if its table is the one the kernel mapped from the file it
 /// executed. A `#!` script naming a bundle is such a path that is not the
