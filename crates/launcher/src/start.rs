@@ -112,7 +112,11 @@ impl Process {
                     _ => {}
                 }
             }
-            let (bundle_segment, kernel_copy, own) = own_headers(phdr, phnum);
+            let OwnHeaders {
+                bundle_segment,
+                kernel_copy,
+                own,
+            } = own_headers(phdr, phnum);
             Self {
                 sp,
                 argv,
@@ -145,14 +149,7 @@ impl Process {
 ///
 /// # Safety
 /// `phdr` and `phnum` must come from the auxiliary vector.
-unsafe fn own_headers(
-    phdr: usize,
-    phnum: usize,
-) -> (
-    Option<(u64, u64)>,
-    Option<(usize, usize)>,
-    [OwnSegment; MAX_OWN_SEGMENTS],
-) {
+unsafe fn own_headers(phdr: usize, phnum: usize) -> OwnHeaders {
     const PT_LOAD: u32 = 1;
     let mut segment = None;
     let mut own = [OwnSegment::default(); MAX_OWN_SEGMENTS];
@@ -160,7 +157,11 @@ unsafe fn own_headers(
     let mut ranges = [(0u64, 0u64, 0u64); MAX_OWN_SEGMENTS];
     let mut loads = 0;
     if phdr == 0 {
-        return (segment, None, own);
+        return OwnHeaders {
+            bundle_segment: segment,
+            kernel_copy: None,
+            own,
+        };
     }
     for i in 0..phnum {
         // SAFETY: the kernel maps all `phnum` headers at `phdr`; fields are
@@ -195,5 +196,16 @@ unsafe fn own_headers(
             .find(|&&(o, f, _)| o == offset && f != 0 && f <= size)
             .map(|&(_, f, vaddr)| (vaddr as usize, f as usize))
     });
-    (segment, kernel_copy, own)
+    OwnHeaders {
+        bundle_segment: segment,
+        kernel_copy,
+        own,
+    }
+}
+
+/// What the launcher's own program headers say (see [`Process`]).
+struct OwnHeaders {
+    bundle_segment: Option<(u64, u64)>,
+    kernel_copy: Option<(usize, usize)>,
+    own: [OwnSegment; MAX_OWN_SEGMENTS],
 }
