@@ -132,7 +132,7 @@ impl<'b> Reference<'b> {
         } else {
             reference.blocks = Some(bundle.blocks(&r)?);
             reference.memory =
-                Some(sys::map_anonymous(r.size as usize, true).map_err(|_| Failure::NoMemory)?);
+                Some(sys::map_anonymous(r.size as usize, true).map_err(Failure::no_memory)?);
         }
         reference.entry = Some(r);
         Ok(reference)

@@ -89,7 +89,7 @@ fn decode_and_write(
         )
     };
     let runner_state = || {
-        let buffer = sys::map_anonymous(largest, false).map_err(|_| Failure::NoMemory)?;
+        let buffer = sys::map_anonymous(largest, false).map_err(Failure::no_memory)?;
         Ok((crate::decode::decoder()?, buffer))
     };
     work::for_each(

@@ -20,6 +20,8 @@ pub enum Status {
     Exec = 126,
 }
 
+const DECODE_MEMORY: &[u8] = b"cannot allocate memory to decode the variant";
+
 /// Why the launcher cannot go on.
 #[derive(Clone, Copy, Debug)]
 pub enum Failure {
@@ -36,6 +38,12 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Memory to decode into could not be mapped: the kernel's reason is
+    /// kept (ENOMEM, or EAGAIN or EPERM from a limit or a policy).
+    pub fn no_memory(err: Errno) -> Self {
+        Self::System(DECODE_MEMORY, err, Status::Exec)
+    }
+
     /// Reports the failure and exits.
     #[cold]
     pub fn exit(self) -> ! {
@@ -58,11 +66,7 @@ impl Failure {
                 ],
                 Status::Damaged,
             ),
-            Self::NoMemory => fail_errno(
-                b"cannot allocate memory to decode the variant",
-                Errno::NOMEM,
-                Status::Exec,
-            ),
+            Self::NoMemory => fail_errno(DECODE_MEMORY, Errno::NOMEM, Status::Exec),
             Self::System(what, err, status) => fail_errno(what, err, status_for(err, status)),
         }
     }

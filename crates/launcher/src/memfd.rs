@@ -96,7 +96,7 @@ fn decode_into_file(bundle: &Bundle, entry: &Entry, memfd: BorrowedFd<'_>) -> Re
         work::runners(blocks.len(), entry.size, work::DECODE_PARALLEL_MIN),
         &|_| true,
         &|| {
-            let buffer = sys::map_anonymous(largest, false).map_err(|_| Failure::NoMemory)?;
+            let buffer = sys::map_anonymous(largest, false).map_err(Failure::no_memory)?;
             Ok((crate::decode::decoder()?, buffer))
         },
         &|(decoder, buffer), i| {

@@ -80,7 +80,7 @@ pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
         count,
         work::runners(count, inflated, DEFLATE_PARALLEL_MIN),
         &|_| true,
-        &|| sys::map_anonymous(Encoder::SIZE, false).map_err(|_| Failure::NoMemory),
+        &|| sys::map_anonymous(Encoder::SIZE, false).map_err(Failure::no_memory),
         &|memory, i| {
             let encoder = Encoder::in_memory(memory.bytes_mut()).ok_or(Failure::NoMemory)?;
             let section = sections.get(usize::from(order.get(i).copied().unwrap_or(0)));
