@@ -5,38 +5,9 @@
 //! into anonymous memory that is freed before the program starts.
 
 use crate::bundle::Bundle;
-use crate::codec::Decoder;
 use crate::fail::Failure;
-use crate::sys;
-use crate::work;
+use crate::{sys, verify};
 use mgo_format::{Block, Blocks, Encoding, Entry};
-
-/// Decodes `block` of an entry of `level` stored with `encoding` into `out`
-/// (exactly the block's size), with `reference` holding at least the
-/// block's dictionary, and checks its checksum.
-pub fn block_into(
-    decoder: &mut Decoder,
-    encoding: Encoding,
-    level: u8,
-    block: &Block<'_>,
-    out: &mut [u8],
-    reference: &[u8],
-) -> Result<(), Failure> {
-    let dictionary = reference
-        .get(..block.dictionary_size)
-        .ok_or(Failure::Damaged(level, b"dictionary out of range"))?;
-    if encoding == Encoding::Raw {
-        out.copy_from_slice(block.stored);
-    } else if !Decoder::supports(encoding) {
-        return Err(Failure::Unsupported(encoding));
-    } else if !decoder.decode(encoding, block.stored, out, dictionary) {
-        return Err(Failure::Damaged(level, b"undecodable data"));
-    }
-    if crate::checksum(out) != block.checksum {
-        return Err(Failure::Damaged(level, b"checksum mismatch"));
-    }
-    Ok(())
-}
 
 /// Decodes (and verifies) `entry`'s blocks `range` into `memory`, which is
 /// as large as the whole decoded variant, each block at its own offset,
@@ -71,35 +42,18 @@ pub unsafe fn into(
     dictionary: &[u8],
     place: &(dyn Fn(u64) -> usize + Sync),
 ) -> Result<(), Failure> {
-    let first = range.start;
-    let bytes = range.clone().map(|i| blocks.get(i).size as u64).sum();
-    work::for_each(
-        range.end,
-        work::runners(range.len(), bytes, work::DECODE_PARALLEL_MIN),
-        &|i| i >= first,
-        &decoder,
-        &|decoder, i| {
-            let block = blocks.get(i);
-            // SAFETY: the caller's promise: `place` gives each block room
-            // of its own; each index goes to one runner only.
-            let out = unsafe {
-                core::slice::from_raw_parts_mut(place(block.offset) as *mut u8, block.size)
-            };
-            block_into(
-                decoder,
-                entry.encoding,
-                entry.level,
-                &block,
-                out,
-                dictionary,
-            )
-        },
-    )
-}
-
-/// A decoder per runner.
-pub fn decoder() -> Result<Decoder, Failure> {
-    Decoder::new().ok_or(Failure::NoMemory)
+    let place_of = |block: &Block<'_>| Ok(Some(place(block.offset) as *mut u8));
+    // SAFETY: the caller's promise.
+    unsafe {
+        verify::decoded_blocks(
+            entry,
+            blocks,
+            dictionary,
+            &|i| range.contains(&i),
+            verify::Output::InPlace(&place_of),
+            &|_, _| Ok::<(), Failure>(()),
+        )
+    }
 }
 
 /// A reference variant, decoded as far as needed.

@@ -4,7 +4,7 @@
 
 use crate::bundle::Bundle;
 use crate::fail::{Failure, Status, fail};
-use crate::{sys, work};
+use crate::{sys, verify};
 use mgo_format::{Encoding, Entry};
 
 const CANNOT_WRITE: &[u8] = b"MGODEBUG=extract: cannot write stdout";
@@ -22,7 +22,7 @@ pub fn run(bundle: &Bundle, entry: &Entry) -> ! {
     // a failed extraction (status 124) rather than die by a signal.
     sys::ignore_sigpipe();
     let written = if entry.section_count != 0 {
-        crate::rebuild_file(bundle, entry).map(|file| sys::write_all(stdout, file.bytes()))
+        crate::rebuild::file(bundle, entry).map(|file| sys::write_all(stdout, file.bytes()))
     } else if entry.encoding == Encoding::Raw {
         verify_raw(bundle, entry).map(|()| sys::write_all(stdout, bundle.stored(entry)))
     } else {
@@ -38,20 +38,12 @@ pub fn run(bundle: &Bundle, entry: &Entry) -> ! {
 /// Checks every block of a raw variant where it lies in the bundle.
 fn verify_raw(bundle: &Bundle, entry: &Entry) -> Result<(), Failure> {
     let blocks = bundle.blocks(entry)?;
-    let level = entry.level;
-    work::for_each(
-        blocks.len(),
-        work::runners(blocks.len(), entry.size, work::HASH_PARALLEL_MIN),
+    verify::raw_blocks(
+        entry.level,
+        &blocks,
         &|_| true,
-        &|| Ok(()),
-        &|_, i| {
-            let block = blocks.get(i);
-            if crate::checksum(block.stored) == block.checksum {
-                Ok(())
-            } else {
-                Err(Failure::Damaged(level, b"checksum mismatch"))
-            }
-        },
+        &|block| block.stored,
+        &|_| Ok::<(), Failure>(()),
     )
 }
 
@@ -69,41 +61,31 @@ fn decode_and_write(
     let mut reference = crate::decode::Reference::of(bundle, entry)?;
     let dictionary = crate::decode::dictionary_needed(&blocks, &|_| true);
     let dictionary = reference.prefix(dictionary)?;
+    // SAFETY: into the runners' own buffers.
+    unsafe {
+        verify::decoded_blocks(
+            entry,
+            &blocks,
+            dictionary,
+            &|_| true,
+            verify::Output::Buffer,
+            &|_, _| Ok::<(), Failure>(()),
+        )?;
+    }
     let largest = (0..blocks.len())
         .map(|i| blocks.get(i).size)
         .max()
         .unwrap_or(0);
-    let decode = |decoder: &mut crate::codec::Decoder, buffer: &mut sys::Mapping, i: usize| {
+    let mut decoder = verify::decoder()?;
+    let mut buffer = sys::map_anonymous(largest, false).map_err(Failure::no_memory)?;
+    for i in 0..blocks.len() {
         let block = blocks.get(i);
         let out = buffer
             .bytes_mut()
             .get_mut(..block.size)
             .ok_or(Failure::NoMemory)?;
-        crate::decode::block_into(
-            decoder,
-            entry.encoding,
-            entry.level,
-            &block,
-            out,
-            dictionary,
-        )
-    };
-    let runner_state = || {
-        let buffer = sys::map_anonymous(largest, false).map_err(Failure::no_memory)?;
-        Ok((crate::decode::decoder()?, buffer))
-    };
-    work::for_each(
-        blocks.len(),
-        work::runners(blocks.len(), entry.size, work::DECODE_PARALLEL_MIN),
-        &|_| true,
-        &runner_state,
-        &|(decoder, buffer), i| decode(decoder, buffer, i).map(|_| ()),
-    )?;
-    let (mut decoder, mut buffer) = runner_state()?;
-    for i in 0..blocks.len() {
-        decode(&mut decoder, &mut buffer, i)?;
-        let size = blocks.get(i).size;
-        if let Err(err) = sys::write_all(sys::stdout(), buffer.bytes().get(..size).unwrap_or(&[])) {
+        verify::decode_block(&mut decoder, entry, &block, out, dictionary)?;
+        if let Err(err) = sys::write_all(sys::stdout(), out) {
             return Ok(Err(err));
         }
     }

@@ -40,6 +40,7 @@ pub enum Failure {
 impl Failure {
     /// Memory to decode into could not be mapped: the kernel's reason is
     /// kept (ENOMEM, or EAGAIN or EPERM from a limit or a policy).
+    #[cfg(feature = "decoder")]
     pub fn no_memory(err: Errno) -> Self {
         Self::System(DECODE_MEMORY, err, Status::Exec)
     }

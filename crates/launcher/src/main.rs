@@ -9,8 +9,10 @@
 //!
 //! One job per module: `start` (the entry point and the initial stack),
 //! `bundle` (opening and validating), the choice below, `mapped` and
-//! `memfd` (the two ways to start), `extract`, `work` and `threads`
-//! (sharing blocks out among CPUs), `decode` (encoded blocks), `fail` (the
+//! `memfd` (the two ways to start), `extract`, `verify` (the checksum and
+//! the loops that check blocks, as they lie or as they are decoded),
+//! `work` and `threads` (sharing blocks out among CPUs), `decode` (a
+//! reference variant), `rebuild` (re-creating inflated DWARF), `fail` (the
 //! one exit path on failure), `sys` (every syscall).
 #![no_std]
 #![no_main]
@@ -29,17 +31,22 @@ mod mem;
 mod memfd;
 #[cfg(feature = "dwarf")]
 mod rebuild;
+/// Without Go's encoder, a variant with inflated sections cannot be
+/// re-created; mgo gives such bundles a launcher that has it.
+#[cfg(not(feature = "dwarf"))]
+#[path = "no_rebuild.rs"]
+mod rebuild;
 mod start;
 mod sys;
 mod threads;
+mod verify;
 mod work;
 
 use bundle::Bundle;
-use core::sync::atomic::{AtomicBool, Ordering};
 use fail::{Status, fail, level_name, say};
 use mgo_format::{Encoding, Entry};
 use mgo_launcher::env::{self, Launch};
-use mgo_launcher::{cpu, text};
+use mgo_launcher::text;
 use start::Process;
 
 /// A placeholder the linker gives a program header of its own (PT_NOTE).
@@ -119,23 +126,6 @@ const fn identity() -> [u8; IDENTITY_LEN] {
     out
 }
 
-/// Whether this CPU (and its OS) runs AVX2 code: then blocks are verified at
-/// AVX2 speed. Known when the CPU was read (GOAMD64 not forced).
-static AVX2: AtomicBool = AtomicBool::new(false);
-
-/// The format's checksum (XXH3-64), as fast as this CPU computes it.
-fn checksum(bytes: &[u8]) -> u64 {
-    mgo_launcher::hash::checksum(bytes, AVX2.load(Ordering::Relaxed))
-}
-
-/// The CPU's level, noting whether it runs AVX2 code.
-fn cpu_level() -> u8 {
-    let level = cpu::level(&cpu::snapshot());
-    // Level 3 requires AVX2 and the OS's support for its registers.
-    AVX2.store(level >= 3, Ordering::Relaxed);
-    level
-}
-
 /// Runs the launcher for the process the kernel started.
 fn run(process: &Process) -> ! {
     let raw_debug = process.vars.mgodebug.unwrap_or(b"");
@@ -154,7 +144,7 @@ fn run(process: &Process) -> ! {
     let goamd64 = process.vars.goamd64.unwrap_or(b"");
     let wanted = match env::effective_goamd64(goamd64, process.secure) {
         env::Goamd64::Level(level) => level,
-        env::Goamd64::Unset => cpu_level(),
+        env::Goamd64::Unset => verify::cpu_level(),
         env::Goamd64::Invalid => {
             let mut escaped = [0u8; 256];
             say(&[
@@ -162,7 +152,7 @@ fn run(process: &Process) -> ! {
                 text::escape(goamd64, &mut escaped),
                 b": expected v1, v2, v3 or v4; detecting the CPU instead",
             ]);
-            cpu_level()
+            verify::cpu_level()
         }
     };
 
@@ -201,22 +191,6 @@ fn run(process: &Process) -> ! {
 }
 
 /// `MGODEBUG=log`'s line: the level, how it is stored, how it starts.
-/// The executable of a variant with inflated sections, re-created.
-#[cfg(feature = "dwarf")]
-fn rebuild_file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, fail::Failure> {
-    rebuild::file(bundle, entry)
-}
-
-/// Without Go's encoder, a variant with inflated sections cannot be
-/// re-created; mgo gives such bundles a launcher that has it.
-#[cfg(not(feature = "dwarf"))]
-fn rebuild_file(_: &Bundle, entry: &Entry) -> Result<sys::Mapping, fail::Failure> {
-    Err(fail::Failure::Damaged(
-        entry.level,
-        b"its DWARF is stored inflated, and this launcher cannot deflate it",
-    ))
-}
-
 fn starting(entry: &Entry, reference: Option<u8>, how: &[&[u8]]) {
     let encoded = entry.encoding != Encoding::Raw;
     let reference = reference.map(level_name);

@@ -11,9 +11,8 @@ use crate::bundle::Bundle;
 use crate::fail::Failure;
 use crate::start::Process;
 use crate::sys::{self, PAGE};
-use crate::work;
 use core::ffi::CStr;
-use mgo_format::{Blocks, Encoding, Entry};
+use mgo_format::{Block, Blocks, Encoding, Entry};
 use mgo_launcher::auxv;
 use mgo_launcher::elf::{self, Kind, Plan};
 use rustix::fd::BorrowedFd;
@@ -135,10 +134,9 @@ pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Read
             return Err(Stop::Refused("its first block is not one page"));
         }
         #[cfg(feature = "decoder")]
-        crate::decode::block_into(
-            &mut crate::decode::decoder()?,
-            entry.encoding,
-            entry.level,
+        crate::verify::decode_block(
+            &mut crate::verify::decoder()?,
+            entry,
             &first,
             header_block.get_mut(..first.size).unwrap_or(&mut []),
             reference.prefix(first.dictionary_size)?,
@@ -337,15 +335,6 @@ fn map_file_segments(
     Ok(())
 }
 
-/// How many blocks `wanted` picks, and their decoded bytes.
-fn needed(blocks: &Blocks<'_>, wanted: &dyn Fn(usize) -> bool) -> (usize, u64) {
-    (0..blocks.len())
-        .filter(|&i| wanted(i))
-        .fold((0, 0), |(n, bytes), i| {
-            (n + 1, bytes + blocks.get(i).size as u64)
-        })
-}
-
 /// Checks every block of a raw variant that the program's pages hold,
 /// reading it through the program's own mapping (which also maps those
 /// pages for the program), or through the bundle's where a block is not
@@ -357,31 +346,21 @@ fn verify_in_place(
     blocks: &Blocks<'_>,
     wanted: &(dyn Fn(usize) -> bool + Sync),
 ) -> Result<(), Stop> {
-    let level = entry.level;
-    let (needed, bytes) = needed(blocks, wanted);
-    work::for_each(
-        blocks.len(),
-        work::runners(needed, bytes, work::HASH_PARALLEL_MIN),
+    let through_the_program = |block: &Block<'_>| -> Option<*const u8> {
+        let places = plan.places(block.offset, block.size as u64).ok()?;
+        let at = *places.addresses().first()?;
+        Some(at.wrapping_add(bias) as *const u8)
+    };
+    crate::verify::raw_blocks(
+        entry.level,
+        blocks,
         wanted,
-        &|| Ok(()),
-        &|_, i| {
-            let block = blocks.get(i);
-            let bytes: &[u8] = match plan.places(block.offset, block.size as u64) {
-                Ok(places) => match places.addresses().first() {
-                    // SAFETY: the segment maps these file bytes readable.
-                    Some(&at) => unsafe {
-                        core::slice::from_raw_parts(at.wrapping_add(bias) as *const u8, block.size)
-                    },
-                    None => block.stored,
-                },
-                Err(_) => block.stored,
-            };
-            if crate::checksum(bytes) == block.checksum {
-                Ok(())
-            } else {
-                Err(Stop::Failed(Failure::Damaged(level, b"checksum mismatch")))
-            }
+        &|block| match through_the_program(block) {
+            // SAFETY: the segment maps these file bytes readable.
+            Some(at) => unsafe { core::slice::from_raw_parts(at, block.size) },
+            None => block.stored,
         },
+        &|_| Ok::<(), Stop>(()),
     )
 }
 
@@ -430,34 +409,28 @@ fn decode_in_place(
         &place(first.offset, first.size)?,
         first.size.min(header_block.len()),
     );
-    let (needed, bytes) = needed(blocks, wanted);
-    work::for_each(
-        blocks.len(),
-        work::runners(needed, bytes, work::DECODE_PARALLEL_MIN),
-        &|i| i != 0 && wanted(i),
-        &|| crate::decode::decoder().map_err(Stop::Failed),
-        &|decoder, i| {
-            let block = blocks.get(i);
-            let places = place(block.offset, block.size)?;
-            let Some(&at) = places.addresses().first() else {
-                return Ok(());
-            };
-            let at = at.wrapping_add(bias) as *mut u8;
-            // SAFETY: the segment's pages, writable; blocks do not overlap,
-            // and each index goes to one runner only.
-            let out = unsafe { core::slice::from_raw_parts_mut(at, block.size) };
-            crate::decode::block_into(
-                decoder,
-                entry.encoding,
-                entry.level,
-                &block,
-                out,
-                dictionary,
-            )?;
-            copies(at, &places, block.size);
-            Ok(())
-        },
-    )?;
+    let place_of = |block: &Block<'_>| -> Result<Option<*mut u8>, Stop> {
+        let places = place(block.offset, block.size)?;
+        Ok(places
+            .addresses()
+            .first()
+            .map(|&at| at.wrapping_add(bias) as *mut u8))
+    };
+    // SAFETY: each block's first place is segment pages of ours, writable
+    // until `finish_segments`, and blocks do not overlap.
+    unsafe {
+        crate::verify::decoded_blocks(
+            entry,
+            blocks,
+            dictionary,
+            &|i| i != 0 && wanted(i),
+            crate::verify::Output::InPlace(&place_of),
+            &|block, out| {
+                copies(out.as_ptr(), &place(block.offset, block.size)?, block.size);
+                Ok(())
+            },
+        )?;
+    }
     // The kernel leaves holes between segments unmapped; and what lies past
     // the program was only borrowed for its huge pages.
     let mut previous_end = plan.start;

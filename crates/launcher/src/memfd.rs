@@ -6,9 +6,9 @@
 use crate::bundle::Bundle;
 use crate::fail::{Failure, Status};
 use crate::start::Process;
-use crate::{sys, work};
+use crate::{sys, verify};
 use core::ffi::CStr;
-use mgo_format::{Encoding, Entry};
+use mgo_format::{Block, Blocks, Encoding, Entry};
 use mgo_launcher::name;
 use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
@@ -50,31 +50,27 @@ const CANNOT_FILL: &[u8] = b"cannot fill the memfd";
 /// on one thread per usable CPU.
 fn fill(bundle: &Bundle, entry: &Entry, memfd: BorrowedFd<'_>) -> Result<(), Failure> {
     if entry.section_count != 0 {
-        let file = crate::rebuild_file(bundle, entry)?;
+        let file = crate::rebuild::file(bundle, entry)?;
         return sys::pwrite_all(memfd, file.bytes(), 0)
             .map_err(|err| Failure::System(CANNOT_FILL, err, Status::Exec));
     }
     let blocks = bundle.blocks(entry)?;
-    let level = entry.level;
+    let write = |block: &Block<'_>, bytes: &[u8]| {
+        sys::pwrite_all(memfd, bytes, block.offset)
+            .map_err(|err| Failure::System(CANNOT_FILL, err, Status::Exec))
+    };
     if entry.encoding == Encoding::Raw {
         // Each block is hashed where it lies in the bundle, then the kernel
         // copies it from there while it is still in the cache.
-        return work::for_each(
-            blocks.len(),
-            work::runners(blocks.len(), entry.size, work::HASH_PARALLEL_MIN),
+        return verify::raw_blocks(
+            entry.level,
+            &blocks,
             &|_| true,
-            &|| Ok(()),
-            &|_, i| {
-                let block = blocks.get(i);
-                if crate::checksum(block.stored) != block.checksum {
-                    return Err(Failure::Damaged(level, b"checksum mismatch"));
-                }
-                sys::pwrite_all(memfd, block.stored, block.offset)
-                    .map_err(|err| Failure::System(CANNOT_FILL, err, Status::Exec))
-            },
+            &|block| block.stored,
+            &|block| write(block, block.stored),
         );
     }
-    decode_into_file(bundle, entry, memfd)
+    decode_into_file(bundle, entry, &blocks, &write)
 }
 
 /// Decodes every block into a buffer of the runner's, verifies it and
@@ -82,46 +78,36 @@ fn fill(bundle: &Bundle, entry: &Entry, memfd: BorrowedFd<'_>) -> Result<(), Fai
 /// half the cost of faulting in a writable mapping of it
 /// (docs/DESIGN.md, "Filling the memfd").
 #[cfg(feature = "decoder")]
-fn decode_into_file(bundle: &Bundle, entry: &Entry, memfd: BorrowedFd<'_>) -> Result<(), Failure> {
-    let blocks = bundle.blocks(entry)?;
+fn decode_into_file(
+    bundle: &Bundle,
+    entry: &Entry,
+    blocks: &Blocks<'_>,
+    write: &verify::Then<'_, Failure>,
+) -> Result<(), Failure> {
     let mut reference = crate::decode::Reference::of(bundle, entry)?;
-    let dictionary = crate::decode::dictionary_needed(&blocks, &|_| true);
+    let dictionary = crate::decode::dictionary_needed(blocks, &|_| true);
     let dictionary = reference.prefix(dictionary)?;
-    let largest = (0..blocks.len())
-        .map(|i| blocks.get(i).size)
-        .max()
-        .unwrap_or(0);
-    work::for_each(
-        blocks.len(),
-        work::runners(blocks.len(), entry.size, work::DECODE_PARALLEL_MIN),
-        &|_| true,
-        &|| {
-            let buffer = sys::map_anonymous(largest, false).map_err(Failure::no_memory)?;
-            Ok((crate::decode::decoder()?, buffer))
-        },
-        &|(decoder, buffer), i| {
-            let block = blocks.get(i);
-            let out = buffer
-                .bytes_mut()
-                .get_mut(..block.size)
-                .ok_or(Failure::NoMemory)?;
-            crate::decode::block_into(
-                decoder,
-                entry.encoding,
-                entry.level,
-                &block,
-                out,
-                dictionary,
-            )?;
-            sys::pwrite_all(memfd, out, block.offset)
-                .map_err(|err| Failure::System(CANNOT_FILL, err, Status::Exec))
-        },
-    )
+    // SAFETY: into the runners' own buffers.
+    unsafe {
+        verify::decoded_blocks(
+            entry,
+            blocks,
+            dictionary,
+            &|_| true,
+            verify::Output::Buffer,
+            write,
+        )
+    }
 }
 
 /// The launcher of uncompressed bundles has no decoder: an encoded entry in
 /// its bundle means the bundle was damaged or assembled by hand.
 #[cfg(not(feature = "decoder"))]
-fn decode_into_file(_: &Bundle, entry: &Entry, _: BorrowedFd<'_>) -> Result<(), Failure> {
+fn decode_into_file(
+    _: &Bundle,
+    entry: &Entry,
+    _: &Blocks<'_>,
+    _: &verify::Then<'_, Failure>,
+) -> Result<(), Failure> {
     Err(Failure::Unsupported(entry.encoding))
 }

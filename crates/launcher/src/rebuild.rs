@@ -31,10 +31,9 @@ pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
     // The directory's rules put `first` (where image and file part) within
     // the file.
     let file_size = sections.file_size();
-    let no_memory = |_| Failure::NoMemory;
-    let file = sys::map_anonymous(file_size as usize, true).map_err(no_memory)?;
-    let tail =
-        sys::map_anonymous((image_size - tail_start).max(1) as usize, true).map_err(no_memory)?;
+    let file = sys::map_anonymous(file_size as usize, true).map_err(Failure::no_memory)?;
+    let tail = sys::map_anonymous((image_size - tail_start).max(1) as usize, true)
+        .map_err(Failure::no_memory)?;
     let (file_base, tail_base) = (file.base() as usize, tail.base() as usize);
 
     let mut reference = decode::Reference::of(bundle, entry)?;
@@ -128,7 +127,7 @@ pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
         file_at = section.file_offset + section.stream_size;
     }
     copy(&mut file, image_at, image_size, file_at)?;
-    if crate::checksum(file.bytes()) != entry.checksum {
+    if crate::verify::checksum(file.bytes()) != entry.checksum {
         return Err(damaged(b"checksum mismatch"));
     }
     Ok(file)
