@@ -14,7 +14,10 @@
 //! O_TMPFILE, the file is named `.mgo-XXXXXX.tmp` from the start. Either
 //! way mgo holds an flock on it while it lives, so that the next run in that
 //! directory can tell a leftover (unlocked) from another mgo's work in
-//! progress (locked) and remove it. A destination that already holds the
+//! progress (locked) and remove it. The lock is held on a read-only
+//! descriptor: the writable one is closed before the file gets a name, or
+//! an executable started from the new name in that moment would fail with
+//! ETXTBSY. A destination that already holds the
 //! same bytes is left as it is and only its times are updated, as go does
 //! for an up-to-date executable.
 
@@ -255,9 +258,9 @@ pub fn place(dest: &Path, contents: &dyn Contents, mode: u32) -> Result<Placed> 
     // go build creates the directories -o names; so does mgo.
     fs::create_dir_all(parent).map_err(|e| describe(&e))?;
     remove_leftovers(parent);
-    let temp = Temporary::create(parent).map_err(|e| describe(&e))?;
+    let mut temp = Temporary::create(parent).map_err(|e| describe(&e))?;
     {
-        let mut out = BufWriter::with_capacity(1 << 20, Interruptible(&temp.file));
+        let mut out = BufWriter::with_capacity(1 << 20, Interruptible(temp.writer()));
         contents
             .write_to(&mut out)
             .map_err(|e| match interrupt::check() {
@@ -266,9 +269,10 @@ pub fn place(dest: &Path, contents: &dyn Contents, mode: u32) -> Result<Placed> 
             })?;
         out.flush().map_err(|e| describe(&e))?;
     }
-    temp.file
+    temp.writer()
         .set_permissions(fs::Permissions::from_mode(mode & 0o7777))
         .map_err(|e| describe(&e))?;
+    temp.close_writer();
     interrupt::check()?;
     temp.publish(dest).map_err(|e| describe(&e))?;
     Ok(Placed::Written)
@@ -366,7 +370,11 @@ const TEMP_SUFFIX: &str = ".tmp";
 
 /// A file being written: unnamed if the file system allows, locked either way.
 struct Temporary {
-    file: File,
+    /// Where the bytes are written; `None` once closed.
+    writer: Option<File>,
+    /// A read-only descriptor of the same file that holds the lock, so that
+    /// the lock outlives the writer.
+    locked: File,
     dir: PathBuf,
     /// The name it has, if it has one yet.
     name: Option<PathBuf>,
@@ -384,10 +392,12 @@ impl Temporary {
                 Mode::from_raw_mode(0o600),
             ) {
                 Ok(fd) => {
-                    let file = File::from(fd);
-                    rustix::fs::flock(&file, FlockOperation::LockExclusive)?;
+                    let writer = File::from(fd);
+                    let locked = File::open(proc_path(&writer))?;
+                    rustix::fs::flock(&locked, FlockOperation::LockExclusive)?;
                     return Ok(Self {
-                        file,
+                        writer: Some(writer),
+                        locked,
                         dir: dir.to_owned(),
                         name: None,
                     });
@@ -401,24 +411,45 @@ impl Temporary {
                 Err(err) => return Err(err.into()),
             }
         }
-        let (file, path) = tempfile::Builder::new()
+        let (writer, path) = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .suffix(TEMP_SUFFIX)
             .tempfile_in(dir)?
             .keep()
             .map_err(|e| e.error)?;
+        let locked = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) => {
+                let _ = fs::remove_file(&path);
+                return Err(err);
+            }
+        };
         // Locked before its first byte: an unlocked, non-empty one is a leftover.
         let temp = Self {
-            file,
+            writer: Some(writer),
+            locked,
             dir: dir.to_owned(),
             name: Some(path),
         };
-        rustix::fs::flock(&temp.file, FlockOperation::LockExclusive)?;
+        rustix::fs::flock(&temp.locked, FlockOperation::LockExclusive)?;
         Ok(temp)
+    }
+
+    /// The descriptor to write through, until [`Self::close_writer`].
+    fn writer(&self) -> &File {
+        self.writer.as_ref().unwrap_or(&self.locked)
+    }
+
+    /// Closes the writable descriptor: the kernel refuses to execute a file
+    /// that one is open on (ETXTBSY), so none may be left once the file has
+    /// its final name.
+    fn close_writer(&mut self) {
+        self.writer = None;
     }
 
     /// Gives the file `dest`'s name, replacing what was there.
     fn publish(mut self, dest: &Path) -> io::Result<()> {
+        self.close_writer();
         let name = match self.name.take() {
             Some(name) => name,
             None => self.link()?,
@@ -433,13 +464,12 @@ impl Temporary {
     /// Links the unnamed file into its directory under a temporary name
     /// (linkat cannot replace an existing name; rename then can).
     fn link(&self) -> io::Result<PathBuf> {
-        use std::os::fd::AsRawFd;
+        let proc_path = proc_path(&self.locked);
         for attempt in 0u32..100 {
             let name = self.dir.join(format!(
                 "{TEMP_PREFIX}{}-{attempt}{TEMP_SUFFIX}",
                 std::process::id()
             ));
-            let proc_path = format!("/proc/self/fd/{}", self.file.as_raw_fd());
             let linked = rustix::fs::linkat(
                 rustix::fs::CWD,
                 proc_path.as_str(),
@@ -455,6 +485,13 @@ impl Temporary {
         }
         Err(io::Error::other("no free temporary name"))
     }
+}
+
+/// The /proc name of `file`'s descriptor, which opens (or links) the file
+/// itself, named or not.
+fn proc_path(file: &File) -> String {
+    use std::os::fd::AsRawFd;
+    format!("/proc/self/fd/{}", file.as_raw_fd())
 }
 
 impl Drop for Temporary {

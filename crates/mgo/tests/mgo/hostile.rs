@@ -440,3 +440,87 @@ fn a_symlink_to_a_file_is_written_through() {
     assert!(fs::read(path("real/v1")).unwrap() == fs::read(hello.plain(1)).unwrap());
     assert_eq!(files_in(&path("real")), ["app", "v1"]);
 }
+
+/// Issue 14, defect 2: a new bundle is renamed into place while mgo still
+/// held it open for writing, so a start from its name in that moment failed
+/// with ETXTBSY. Every writable descriptor of the new file must be closed
+/// before the file gets a name (the link of an unnamed file, or the
+/// rename): strace shows the order of those calls.
+#[test]
+fn the_new_file_is_closed_before_it_gets_a_name() {
+    let strace = require("strace");
+    let dir = scratch();
+    let log = dir.path().join("strace.log");
+    let dest = dir.path().join("app");
+    run(Command::new(strace)
+        .args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .args([
+            "-e",
+            "trace=open,openat,openat2,close,linkat,rename,renameat,renameat2",
+        ])
+        .arg(env!("CARGO_BIN_EXE_mgo"))
+        .arg("-o")
+        .arg(&dest)
+        .arg(".")
+        .current_dir(example("hello"))
+        .env("MGOCACHE", "off")
+        .env_remove("GOAMD64")
+        .env_remove("GOFLAGS"))
+    .ok();
+    // Calls another thread interrupted are split in two lines: join them.
+    let mut unfinished = std::collections::HashMap::new();
+    let mut calls: Vec<(String, String)> = Vec::new();
+    for line in fs::read_to_string(&log).unwrap().lines() {
+        let Some((tid, call)) = line.split_once(' ') else {
+            continue;
+        };
+        let call = call.trim_start();
+        if let Some(start) = call.strip_suffix(" <unfinished ...>") {
+            unfinished.insert(tid.to_owned(), start.to_owned());
+        } else if let Some(rest) = call.strip_prefix("<... ") {
+            let rest = rest.split_once(" resumed>").map_or(rest, |(_, r)| r);
+            let start = unfinished.remove(tid).unwrap_or_default();
+            calls.push((tid.to_owned(), start + rest));
+        } else {
+            calls.push((tid.to_owned(), call.to_owned()));
+        }
+    }
+    let dest_arg = format!("\"{}\"", dest.display());
+    let named = calls
+        .iter()
+        .position(|(_, c)| {
+            (c.starts_with("rename") || c.starts_with("linkat")) && c.contains(&dest_arg)
+        })
+        .unwrap_or_else(|| panic!("no rename to {dest_arg} in:\n{calls:#?}"));
+    let (tid, _) = &calls[named];
+    // The writable descriptors of mgo's new file: an unnamed one, or one
+    // named .mgo-*.tmp.
+    let mut writable = Vec::new();
+    for (i, (t, call)) in calls.iter().enumerate() {
+        let new_file = call.contains("O_TMPFILE") || call.contains("/.mgo-");
+        let writes = call.contains("O_WRONLY") || call.contains("O_RDWR");
+        if t == tid && call.starts_with("open") && new_file && writes {
+            let fd = call.rsplit_once("= ").unwrap().1.trim().to_owned();
+            writable.push((i, fd));
+        }
+    }
+    assert!(!writable.is_empty(), "no new file opened in:\n{calls:#?}");
+    for (opened, fd) in writable {
+        let after = |what: &dyn Fn(&str) -> bool| {
+            calls
+                .iter()
+                .enumerate()
+                .skip(opened + 1)
+                .find(|(_, (t, c))| t == tid && what(c))
+                .map(|(i, _)| i)
+        };
+        let named_at = after(&|c| c.starts_with("linkat(") || c.starts_with("rename")).unwrap();
+        let closed = after(&|c| c.starts_with(&format!("close({fd})")));
+        assert!(
+            closed.is_some_and(|c| c < named_at),
+            "descriptor {fd} of the new file is still open for writing when it gets a name:\n{:#?}",
+            &calls[opened..=named]
+        );
+    }
+}
