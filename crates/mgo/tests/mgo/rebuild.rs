@@ -190,3 +190,38 @@ fn a_failing_check_leaves_the_outcome_to_the_full_build() {
     library.ok();
     assert!(library.stderr.is_empty(), "{}", library.stderr);
 }
+
+/// The state files in `cache`: the names mgo gives them (32 hex digits).
+fn state_files(cache: &Path) -> Vec<String> {
+    files_in(cache)
+        .into_iter()
+        .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect()
+}
+
+/// Issue 14, defect 3: the clean-up of MGOCACHE removes only old state
+/// files of mgo's, never other files there, old or not.
+#[test]
+fn the_state_clean_up_removes_only_old_state_files() {
+    let dir = scratch();
+    let cache = scratch();
+    hello_module(dir.path());
+    let forty_days_ago = SystemTime::now() - Duration::from_secs(40 * 24 * 3600);
+    let file = |name: &str, time: SystemTime| {
+        fs::File::create(cache.path().join(name))
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    };
+    let old_state = "0123456789abcdef0123456789abcdef";
+    file("notes.txt", SystemTime::now());
+    file("old.txt", forty_days_ago);
+    file(old_state, forty_days_ago);
+    run(with_state(dir.path(), cache.path()).args(["-o", "app", "."])).ok();
+    let left = files_in(cache.path());
+    assert!(left.contains(&"notes.txt".to_owned()), "{left:?}");
+    assert!(left.contains(&"old.txt".to_owned()), "{left:?}");
+    let states = state_files(cache.path());
+    assert_eq!(states.len(), 1, "{left:?}");
+    assert_ne!(states[0], old_state);
+}
