@@ -29,6 +29,10 @@ const HEADER: &str = "mgo state 1";
 /// A state file is dropped when unused for this long.
 const MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// A state file holds a few lines per program and per watched directory:
+/// one larger than this is not one mgo wrote, and is not read.
+const MAX_SIZE: u64 = 1 << 20;
+
 /// One bundle as the last run left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Program {
@@ -253,7 +257,24 @@ impl State {
     /// Reads the state file at `path`; `None` if there is none or it is not
     /// one this mgo wrote.
     pub fn load(path: &Path) -> Option<Self> {
-        Self::decode(&fs::read_to_string(path).ok()?)
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking, so that a FIFO put there cannot stop the open; and
+        // only a regular file is read, at most MAX_SIZE of it.
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(
+                (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32,
+            )
+            .open(path)
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() > MAX_SIZE {
+            return None;
+        }
+        let mut text = String::new();
+        file.take(MAX_SIZE).read_to_string(&mut text).ok()?;
+        Self::decode(&text)
     }
 
     /// Writes the state file at `path` atomically. A failure only costs the
@@ -412,6 +433,27 @@ mod tests {
         left.sort();
         kept.sort();
         assert_eq!(left, kept);
+    }
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State {
+            settings: 1,
+            dirs: Vec::new(),
+            files: Vec::new(),
+            watch: 2,
+            programs: Vec::new(),
+        };
+        let file = path(dir.path(), 1);
+        state.save(&file);
+        let link = path(dir.path(), 2);
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(State::load(&file), Some(state.clone()));
+        assert_eq!(State::load(&link), None);
+        let large = fs::OpenOptions::new().append(true).open(&file).unwrap();
+        large.set_len(MAX_SIZE + 1).unwrap();
+        assert_eq!(State::load(&file), None);
     }
 
     #[test]
