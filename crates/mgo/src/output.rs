@@ -1,8 +1,8 @@
 //! Where bundles go, and placing them so that nothing is ever half-written
 //! or left behind.
 //!
-//! [`place`] is the one way every command writes a file (docs/CLI.md, "How
-//! mgo writes a file"). A character device, a FIFO, or a file reached
+//! [`place`] is the one way every command writes a file (docs/CLI.md,
+//! "Writing"). A character device, a FIFO, or a file reached
 //! through /proc's links to open files (`/dev/stdout`) is opened and written
 //! into: the node stays. A symlink is followed, and what it ends at is
 //! replaced: the link stays a link.
