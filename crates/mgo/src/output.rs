@@ -1,14 +1,23 @@
 //! Where bundles go, and placing them so that nothing is ever half-written
 //! or left behind.
 //!
-//! A bundle is written to an unnamed file (O_TMPFILE) in the destination's
-//! directory, given a temporary name only once complete, and renamed over
+//! [`place`] is the one way every command writes a file (docs/CLI.md,
+//! "Writing"). A character device, a FIFO, or a file reached
+//! through /proc's links to open files (`/dev/stdout`) is opened and written
+//! into: the node stays. A symlink is followed, and what it ends at is
+//! replaced: the link stays a link.
+//!
+//! A file is written to an unnamed file (O_TMPFILE) in the directory it
+//! goes into, given a temporary name only once complete, and renamed over
 //! the destination: a reader never sees a partial file, and mgo killed at
 //! any moment before that leaves nothing. Where a file system has no
 //! O_TMPFILE, the file is named `.mgo-XXXXXX.tmp` from the start. Either
 //! way mgo holds an flock on it while it lives, so that the next run in that
 //! directory can tell a leftover (unlocked) from another mgo's work in
-//! progress (locked) and remove it. A destination that already holds the
+//! progress (locked) and remove it. The lock is held on a read-only
+//! descriptor: the writable one is closed before the file gets a name, or
+//! an executable started from the new name in that moment would fail with
+//! ETXTBSY. A destination that already holds the
 //! same bytes is left as it is and only its times are updated, as go does
 //! for an up-to-date executable.
 
@@ -95,7 +104,7 @@ impl Destination {
 /// Refuses to replace what `go build` refuses to replace: a directory, or a
 /// non-empty regular file that is not an executable. A mistyped `-o` must
 /// not destroy a user's source or data. (Like go, it looks through
-/// symlinks; the rename then replaces the link itself.)
+/// symlinks: what they end at is what [`place`] replaces.)
 pub fn check_replaceable(dest: &Path) -> Result<()> {
     let meta = match fs::metadata(dest) {
         Ok(meta) => meta,
@@ -134,6 +143,72 @@ pub enum Placed {
     Written,
     /// The destination held the same bytes: only its times were updated.
     Kept,
+    /// The bytes were written into a device, a FIFO or an open file.
+    Streamed,
+}
+
+/// How a destination is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Placement {
+    /// Opened and written into.
+    Into(PathBuf),
+    /// A new file renamed over this path, where the destination's symlinks
+    /// end (or would end: it need not exist).
+    Replace(PathBuf),
+}
+
+/// The kernel's own limit on symlinks followed in one lookup.
+const MAX_LINKS: usize = 40;
+
+/// Decides how `dest` is written by following its symlinks one at a time.
+/// A symlink in procfs is a link to an open file (`/dev/stdout` ends at
+/// `/proc/self/fd/1`): the name it shows may be gone or be another file
+/// now, so it is opened rather than resolved by name.
+fn placement(dest: &Path) -> io::Result<Placement> {
+    let mut path = dest.to_owned();
+    for _ in 0..MAX_LINKS {
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return Ok(Placement::Replace(path));
+            }
+            Err(err) => return Err(err),
+        };
+        let file_type = meta.file_type();
+        if file_type.is_file() {
+            return Ok(Placement::Replace(path));
+        }
+        if file_type.is_char_device() || file_type.is_fifo() {
+            return Ok(Placement::Into(path));
+        }
+        if file_type.is_dir() {
+            return Err(io::Error::other(format!(
+                "{} is a directory",
+                path.display()
+            )));
+        }
+        if !file_type.is_symlink() {
+            // A block device or a socket: nothing a build output may be
+            // written into.
+            let what = if file_type.is_socket() {
+                "a socket"
+            } else {
+                "a block device"
+            };
+            return Err(io::Error::other(format!("{} is {what}", path.display())));
+        }
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if rustix::fs::statfs(dir).is_ok_and(|fs| fs.f_type == rustix::fs::PROC_SUPER_MAGIC) {
+            return Ok(Placement::Into(path));
+        }
+        path = dir.join(fs::read_link(&path)?);
+    }
+    Err(io::Error::from_raw_os_error(
+        rustix::io::Errno::LOOP.raw_os_error(),
+    ))
 }
 
 /// The bytes to place: their size and how to write them, so that a bundle
@@ -154,11 +229,23 @@ impl Contents for Vec<u8> {
     }
 }
 
-/// Places `contents` at `dest` with `mode`, atomically; keeps `dest` if it
-/// holds the same bytes.
+/// Writes `contents` to `dest` as [`placement`] decides: into a device,
+/// FIFO or open file; otherwise atomically, with `mode`, at the end of any
+/// symlinks, keeping a file that holds the same bytes.
 pub fn place(dest: &Path, contents: &dyn Contents, mode: u32) -> Result<Placed> {
     let describe =
         |err: &dyn std::fmt::Display| fail(format!("cannot write {}: {err}", dest.display()));
+    let dest = match placement(dest).map_err(|e| describe(&e))? {
+        Placement::Into(node) => {
+            stream(&node, contents).map_err(|e| match interrupt::check() {
+                Err(stop) => stop,
+                Ok(()) => describe(&e),
+            })?;
+            return Ok(Placed::Streamed);
+        }
+        Placement::Replace(path) => path,
+    };
+    let dest = dest.as_path();
     if same_contents(dest, contents) {
         interrupt::check()?;
         touch(dest).map_err(|e| describe(&e))?;
@@ -171,9 +258,9 @@ pub fn place(dest: &Path, contents: &dyn Contents, mode: u32) -> Result<Placed> 
     // go build creates the directories -o names; so does mgo.
     fs::create_dir_all(parent).map_err(|e| describe(&e))?;
     remove_leftovers(parent);
-    let temp = Temporary::create(parent).map_err(|e| describe(&e))?;
+    let mut temp = Temporary::create(parent).map_err(|e| describe(&e))?;
     {
-        let mut out = BufWriter::with_capacity(1 << 20, Interruptible(&temp.file));
+        let mut out = BufWriter::with_capacity(1 << 20, Interruptible(temp.writer()));
         contents
             .write_to(&mut out)
             .map_err(|e| match interrupt::check() {
@@ -182,25 +269,22 @@ pub fn place(dest: &Path, contents: &dyn Contents, mode: u32) -> Result<Placed> 
             })?;
         out.flush().map_err(|e| describe(&e))?;
     }
-    temp.file
+    temp.writer()
         .set_permissions(fs::Permissions::from_mode(mode & 0o7777))
         .map_err(|e| describe(&e))?;
+    temp.close_writer();
     interrupt::check()?;
     temp.publish(dest).map_err(|e| describe(&e))?;
     Ok(Placed::Written)
 }
 
-/// Writes `contents` into the character device or FIFO at `dest`, as go
-/// build and `cp` do: the node stays what it is. Opening a FIFO waits for a
-/// reader.
-pub fn stream(dest: &Path, contents: &dyn Contents) -> Result<()> {
-    let describe =
-        |err: &dyn std::fmt::Display| fail(format!("cannot write {}: {err}", dest.display()));
-    let file = interrupt::blocking(|| fs::OpenOptions::new().write(true).open(dest))
-        .map_err(|e| describe(&e))?;
+/// Writes `contents` into the node at `path` as go build does (O_WRONLY,
+/// O_TRUNC): the node stays what it is. Opening a FIFO waits for a reader.
+fn stream(path: &Path, contents: &dyn Contents) -> io::Result<()> {
+    let file =
+        interrupt::blocking(|| fs::OpenOptions::new().write(true).truncate(true).open(path))?;
     let mut out = BufWriter::with_capacity(1 << 20, Interruptible(&file));
     interrupt::blocking(|| contents.write_to(&mut out).and_then(|()| out.flush()))
-        .map_err(|e| describe(&e))
 }
 
 /// A writer that stops at the first write after an interrupt.
@@ -220,7 +304,14 @@ impl Write for Interruptible<'_> {
 
 /// Whether `dest` is a regular file holding exactly `contents`.
 fn same_contents(dest: &Path, contents: &dyn Contents) -> bool {
-    let Ok(file) = File::open(dest) else {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: a FIFO swapped in since [`placement`] looked must not
+    // stop mgo here (the open of one for reading waits for a writer).
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlags::NONBLOCK.bits() as i32)
+        .open(dest);
+    let Ok(file) = opened else {
         return false;
     };
     match file.metadata() {
@@ -279,7 +370,11 @@ const TEMP_SUFFIX: &str = ".tmp";
 
 /// A file being written: unnamed if the file system allows, locked either way.
 struct Temporary {
-    file: File,
+    /// Where the bytes are written; `None` once closed.
+    writer: Option<File>,
+    /// A read-only descriptor of the same file that holds the lock, so that
+    /// the lock outlives the writer.
+    locked: File,
     dir: PathBuf,
     /// The name it has, if it has one yet.
     name: Option<PathBuf>,
@@ -297,10 +392,12 @@ impl Temporary {
                 Mode::from_raw_mode(0o600),
             ) {
                 Ok(fd) => {
-                    let file = File::from(fd);
-                    rustix::fs::flock(&file, FlockOperation::LockExclusive)?;
+                    let writer = File::from(fd);
+                    let locked = File::open(proc_path(&writer))?;
+                    rustix::fs::flock(&locked, FlockOperation::LockExclusive)?;
                     return Ok(Self {
-                        file,
+                        writer: Some(writer),
+                        locked,
                         dir: dir.to_owned(),
                         name: None,
                     });
@@ -314,24 +411,45 @@ impl Temporary {
                 Err(err) => return Err(err.into()),
             }
         }
-        let (file, path) = tempfile::Builder::new()
+        let (writer, path) = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .suffix(TEMP_SUFFIX)
             .tempfile_in(dir)?
             .keep()
             .map_err(|e| e.error)?;
+        let locked = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) => {
+                let _ = fs::remove_file(&path);
+                return Err(err);
+            }
+        };
         // Locked before its first byte: an unlocked, non-empty one is a leftover.
         let temp = Self {
-            file,
+            writer: Some(writer),
+            locked,
             dir: dir.to_owned(),
             name: Some(path),
         };
-        rustix::fs::flock(&temp.file, FlockOperation::LockExclusive)?;
+        rustix::fs::flock(&temp.locked, FlockOperation::LockExclusive)?;
         Ok(temp)
+    }
+
+    /// The descriptor to write through, until [`Self::close_writer`].
+    fn writer(&self) -> &File {
+        self.writer.as_ref().unwrap_or(&self.locked)
+    }
+
+    /// Closes the writable descriptor: the kernel refuses to execute a file
+    /// that one is open on (ETXTBSY), so none may be left once the file has
+    /// its final name.
+    fn close_writer(&mut self) {
+        self.writer = None;
     }
 
     /// Gives the file `dest`'s name, replacing what was there.
     fn publish(mut self, dest: &Path) -> io::Result<()> {
+        self.close_writer();
         let name = match self.name.take() {
             Some(name) => name,
             None => self.link()?,
@@ -346,13 +464,12 @@ impl Temporary {
     /// Links the unnamed file into its directory under a temporary name
     /// (linkat cannot replace an existing name; rename then can).
     fn link(&self) -> io::Result<PathBuf> {
-        use std::os::fd::AsRawFd;
+        let proc_path = proc_path(&self.locked);
         for attempt in 0u32..100 {
             let name = self.dir.join(format!(
                 "{TEMP_PREFIX}{}-{attempt}{TEMP_SUFFIX}",
                 std::process::id()
             ));
-            let proc_path = format!("/proc/self/fd/{}", self.file.as_raw_fd());
             let linked = rustix::fs::linkat(
                 rustix::fs::CWD,
                 proc_path.as_str(),
@@ -368,6 +485,13 @@ impl Temporary {
         }
         Err(io::Error::other("no free temporary name"))
     }
+}
+
+/// The /proc name of `file`'s descriptor, which opens (or links) the file
+/// itself, named or not.
+fn proc_path(file: &File) -> String {
+    use std::os::fd::AsRawFd;
+    format!("/proc/self/fd/{}", file.as_raw_fd())
 }
 
 impl Drop for Temporary {
@@ -482,6 +606,54 @@ mod tests {
         );
         // Nothing else is left in the directory.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn nodes_are_written_into_and_symlinks_followed_to_what_is_replaced() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        fs::write(path("real"), b"old").unwrap();
+        symlink("real", path("link")).unwrap();
+        symlink("link", path("chain")).unwrap();
+        symlink("sub/new", path("dangling")).unwrap();
+        symlink("loop", path("loop")).unwrap();
+        fs::create_dir(path("sub")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path("fifo"),
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let replace = |p: PathBuf| Placement::Replace(p);
+        let cases = [
+            (path("missing"), replace(path("missing"))),
+            (path("real"), replace(path("real"))),
+            (path("chain"), replace(dir.path().join("./real"))),
+            (path("dangling"), replace(dir.path().join("sub/new"))),
+            (path("fifo"), Placement::Into(path("fifo"))),
+            ("/dev/null".into(), Placement::Into("/dev/null".into())),
+            // A link to an open file, whatever it is.
+            (
+                "/proc/self/fd/0".into(),
+                Placement::Into("/proc/self/fd/0".into()),
+            ),
+        ];
+        for (dest, expected) in cases {
+            assert_eq!(placement(&dest).unwrap(), expected, "{dest:?}");
+        }
+        for refused in [path("sub"), path("loop")] {
+            assert!(placement(&refused).is_err(), "{refused:?}");
+        }
+        assert_eq!(
+            place(&path("chain"), &b"new".to_vec(), 0o755).unwrap(),
+            Placed::Written
+        );
+        assert!(fs::symlink_metadata(path("link")).unwrap().is_symlink());
+        assert!(fs::symlink_metadata(path("chain")).unwrap().is_symlink());
+        assert_eq!(fs::read(path("real")).unwrap(), b"new");
     }
 
     #[test]

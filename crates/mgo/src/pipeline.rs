@@ -219,7 +219,7 @@ impl Job {
         let mut written = Vec::new();
         for program in &programs {
             interrupt::check()?;
-            if let Some(identity) = self.write_program(program, &target)? {
+            if let Some(identity) = self.write_program(program)? {
                 written.push(state::Program {
                     temp_name: program.temp_name.clone(),
                     dest: program.dest.clone(),
@@ -558,7 +558,7 @@ impl Job {
 
     /// Writes one program's bundle; its identity, for the state, when it is
     /// a file.
-    fn write_program(&self, program: &Program, target: &Target) -> Result<Option<state::Identity>> {
+    fn write_program(&self, program: &Program) -> Result<Option<state::Identity>> {
         let describe = |e: &dyn std::fmt::Display| {
             fail(format!("cannot write {}: {e}", program.dest.display()))
         };
@@ -569,7 +569,6 @@ impl Job {
         let mode = fs::metadata(lowest_path)
             .map(|m| m.permissions().mode())
             .unwrap_or(0o755);
-        let stream = matches!(target, Target::File { stream: true, .. });
         if !output::is_elf(lowest_path) {
             // go build -o FILE on a library writes a package archive: what
             // go build writes, at the lowest level, is written.
@@ -578,11 +577,7 @@ impl Job {
                 "{} is a package archive (not a main package): wrote go build's GOAMD64=v{lowest} output, not a bundle",
                 program.dest.display()
             ));
-            if stream {
-                output::stream(&program.dest, &bytes)?;
-            } else {
-                output::place(&program.dest, &bytes, mode)?;
-            }
+            output::place(&program.dest, &bytes, mode)?;
             return Ok(None);
         }
         let mut builds = Vec::with_capacity(program.variants.len());
@@ -607,12 +602,10 @@ impl Job {
             launchers::for_encoding(self.settings.compression.encoding(), inflated_dwarf);
         let plan = bundle::Plan::new(launcher, stored, self.settings.flags, buildinfo)
             .map_err(|e| describe(&e))?;
-        if stream {
-            output::stream(&program.dest, &plan)?;
-            return Ok(None);
-        }
-        output::place(&program.dest, &plan, mode)?;
-        Ok(state::identity(&program.dest))
+        Ok(match output::place(&program.dest, &plan, mode)? {
+            output::Placed::Streamed => None,
+            output::Placed::Written | output::Placed::Kept => state::identity(&program.dest),
+        })
     }
 }
 

@@ -29,6 +29,10 @@ const HEADER: &str = "mgo state 1";
 /// A state file is dropped when unused for this long.
 const MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// A state file holds a few lines per program and per watched directory:
+/// one larger than this is not one mgo wrote, and is not read.
+const MAX_SIZE: u64 = 1 << 20;
+
 /// One bundle as the last run left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Program {
@@ -157,6 +161,25 @@ pub fn path(state_dir: &Path, key: u128) -> PathBuf {
     state_dir.join(format!("{key:032x}"))
 }
 
+/// Whether `name` is one [`path`] gives, or the temporary name
+/// [`State::save`] writes one under: the only files in the state directory
+/// that mgo may remove. (`MGOCACHE` may name a directory that holds other
+/// files.)
+fn is_state_name(name: &[u8]) -> bool {
+    let is_hex = |part: &[u8]| part.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let temp = name
+        .strip_prefix(SAVE_PREFIX.as_bytes())
+        .is_some_and(|rest| {
+            rest.len() == SAVE_RANDOM && rest.iter().all(u8::is_ascii_alphanumeric)
+        });
+    (name.len() == 32 && is_hex(name)) || temp
+}
+
+/// The temporary name of a state being saved: the prefix, then
+/// `SAVE_RANDOM` random letters and digits.
+const SAVE_PREFIX: &str = ".state-";
+const SAVE_RANDOM: usize = 6;
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -234,7 +257,24 @@ impl State {
     /// Reads the state file at `path`; `None` if there is none or it is not
     /// one this mgo wrote.
     pub fn load(path: &Path) -> Option<Self> {
-        Self::decode(&fs::read_to_string(path).ok()?)
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking, so that a FIFO put there cannot stop the open; and
+        // only a regular file is read, at most MAX_SIZE of it.
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(
+                (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32,
+            )
+            .open(path)
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() > MAX_SIZE {
+            return None;
+        }
+        let mut text = String::new();
+        file.take(MAX_SIZE).read_to_string(&mut text).ok()?;
+        Self::decode(&text)
     }
 
     /// Writes the state file at `path` atomically. A failure only costs the
@@ -245,7 +285,11 @@ impl State {
             return;
         }
         remove_old(dir);
-        let Ok(mut temp) = tempfile::Builder::new().prefix(".state-").tempfile_in(dir) else {
+        let Ok(mut temp) = tempfile::Builder::new()
+            .prefix(SAVE_PREFIX)
+            .rand_bytes(SAVE_RANDOM)
+            .tempfile_in(dir)
+        else {
             return;
         };
         if temp.write_all(self.encode().as_bytes()).is_ok() {
@@ -254,17 +298,23 @@ impl State {
     }
 }
 
-/// Forgets the states that no run has used for [`MAX_AGE`].
+/// Forgets the states that no run has used for [`MAX_AGE`]: regular files
+/// named as mgo names them, nothing else (a symlink is not followed).
 fn remove_old(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     let now = SystemTime::now();
     for entry in entries.flatten() {
+        if !is_state_name(entry.file_name().as_bytes()) {
+            continue;
+        }
+        // The entry's own metadata (lstat): a symlink is not a regular file.
         let old = entry
             .metadata()
-            .and_then(|m| m.modified())
             .ok()
+            .filter(fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age > MAX_AGE);
         if old {
@@ -340,6 +390,70 @@ mod tests {
         fs::create_dir(dir.path().join("static")).unwrap();
         fs::write(&files[0], "<p>").unwrap();
         assert_ne!(watch_digest(&dirs), edited);
+    }
+
+    #[test]
+    fn only_old_state_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = |key: u128| {
+            path(dir.path(), key)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        };
+        let old = SystemTime::now() - MAX_AGE - Duration::from_secs(3600);
+        let create = |name: &str, time: SystemTime| {
+            let f = fs::File::create(dir.path().join(name)).unwrap();
+            f.set_modified(time).unwrap();
+        };
+        // Old, but not named as mgo names its files.
+        let mut kept = vec![
+            "notes.txt".to_owned(),
+            format!("{}0", name(0xabc)),
+            name(0xabc).to_uppercase(),
+            ".state-abc".to_owned(),
+        ];
+        for n in &kept {
+            create(n, old);
+        }
+        // A state still in use, and a symlink (to an old file) named as a state.
+        kept.push(name(1));
+        create(&name(1), SystemTime::now());
+        kept.push(name(2));
+        std::os::unix::fs::symlink(dir.path().join("notes.txt"), path(dir.path(), 2)).unwrap();
+        // What goes: an old state, and an old state a killed run was saving.
+        create(&name(0xabc), old);
+        create(".state-a1B2c3", old);
+        remove_old(dir.path());
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        kept.sort();
+        assert_eq!(left, kept);
+    }
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State {
+            settings: 1,
+            dirs: Vec::new(),
+            files: Vec::new(),
+            watch: 2,
+            programs: Vec::new(),
+        };
+        let file = path(dir.path(), 1);
+        state.save(&file);
+        let link = path(dir.path(), 2);
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(State::load(&file), Some(state.clone()));
+        assert_eq!(State::load(&link), None);
+        let large = fs::OpenOptions::new().append(true).open(&file).unwrap();
+        large.set_len(MAX_SIZE + 1).unwrap();
+        assert_eq!(State::load(&file), None);
     }
 
     #[test]

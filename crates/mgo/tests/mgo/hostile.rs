@@ -347,3 +347,180 @@ fn closed_output_pipes_do_not_crash_mgo() {
         .stderr(writer));
     assert_eq!(help.status.code(), Some(0), "{help:?}");
 }
+
+/// Issue 14, defect 1: as root, `extract -o` naming the null device in any
+/// spelling, another character device, or the `/dev/stdout` symlink, and
+/// `build -o /dev/stdout` with stdout redirected to a file, write into the
+/// node (or through the link) and never replace it.
+#[test]
+fn every_command_writes_into_device_nodes_and_through_symlinks() {
+    require("unshare");
+    let hello = hello();
+    let dir = scratch();
+    let script = r#"
+set -e
+mount -t tmpfs tmpfs /dev
+mknod -m 666 /dev/null c 1 3
+mknod -m 666 /dev/zero c 1 5
+mknod -m 666 /dev/full c 1 7
+ln -s /proc/self/fd/1 /dev/stdout
+for out in /dev/null //dev/null /dev/zero; do
+  "$MGO" extract -o "$out" "$BUNDLE" || echo "failed: extract -o $out"
+done
+"$MGO" extract -o /dev/full "$BUNDLE" 2>"$DIR/full.err" && echo "extract -o /dev/full succeeded"
+"$MGO" -o /dev/stdout . >"$DIR/built" || echo "failed: -o /dev/stdout"
+"$MGO" extract -l v1 -o /dev/stdout "$BUNDLE" >"$DIR/extracted" || echo "failed: extract -o /dev/stdout"
+stat -c '%n %F %t:%T' /dev/null /dev/zero /dev/full /dev/stdout
+"#;
+    let out = run(Command::new("unshare")
+        .args(["-m", "sh", "-c", script])
+        .current_dir(example("hello"))
+        .env("MGO", env!("CARGO_BIN_EXE_mgo"))
+        .env("BUNDLE", &hello.bundle)
+        .env("DIR", dir.path())
+        .env("MGOCACHE", "off")
+        .env_remove("GOAMD64")
+        .env_remove("GOFLAGS"));
+    let text = out.ok();
+    assert!(
+        !text.contains("failed") && !text.contains("succeeded"),
+        "{text}\n{}",
+        out.stderr
+    );
+    for node in [
+        "/dev/null character special file 1:3",
+        "/dev/zero character special file 1:5",
+        "/dev/full character special file 1:7",
+        "/dev/stdout symbolic link 0:0",
+    ] {
+        assert!(text.contains(node), "{node}: {text}");
+    }
+    assert_eq!(
+        fs::read_to_string(dir.path().join("full.err")).unwrap(),
+        "mgo: cannot write /dev/full: No space left on device (os error 28)\n"
+    );
+    assert!(
+        fs::read(dir.path().join("built")).unwrap() == fs::read(&hello.bundle).unwrap(),
+        "-o /dev/stdout did not write the bundle into stdout's file"
+    );
+    assert!(
+        fs::read(dir.path().join("extracted")).unwrap() == fs::read(hello.plain(1)).unwrap(),
+        "extract -o /dev/stdout did not write v1 into stdout's file"
+    );
+}
+
+/// Issue 14, defect 1: a symlink to a file stays a symlink; the file it
+/// points to gets the new bytes, for every command. (go build renames its
+/// output over the link itself when its work directory is on the link's
+/// file system, and writes through it otherwise: mgo always writes
+/// through.)
+#[test]
+fn a_symlink_to_a_file_is_written_through() {
+    let hello = hello();
+    let dir = scratch();
+    let path = |name: &str| dir.path().join(name);
+    fs::create_dir(path("real")).unwrap();
+    for name in ["app", "v1"] {
+        fs::write(path("real").join(name), "").unwrap();
+        std::os::unix::fs::symlink(Path::new("real").join(name), path(name)).unwrap();
+    }
+    run(mgo(&example("hello")).arg("-o").arg(path("app")).arg(".")).ok();
+    run(mgo(&example("hello"))
+        .args(["extract", "-l", "v1", "-o"])
+        .arg(path("v1"))
+        .arg(&hello.bundle))
+    .ok();
+    for name in ["app", "v1"] {
+        assert!(
+            fs::symlink_metadata(path(name)).unwrap().is_symlink(),
+            "{name}"
+        );
+    }
+    assert!(fs::read(path("real/app")).unwrap() == fs::read(&hello.bundle).unwrap());
+    assert!(fs::read(path("real/v1")).unwrap() == fs::read(hello.plain(1)).unwrap());
+    assert_eq!(files_in(&path("real")), ["app", "v1"]);
+}
+
+/// Issue 14, defect 2: a new bundle is renamed into place while mgo still
+/// held it open for writing, so a start from its name in that moment failed
+/// with ETXTBSY. Every writable descriptor of the new file must be closed
+/// before the file gets a name (the link of an unnamed file, or the
+/// rename): strace shows the order of those calls.
+#[test]
+fn the_new_file_is_closed_before_it_gets_a_name() {
+    let strace = require("strace");
+    let dir = scratch();
+    let log = dir.path().join("strace.log");
+    let dest = dir.path().join("app");
+    run(Command::new(strace)
+        .args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .args([
+            "-e",
+            "trace=open,openat,openat2,close,linkat,rename,renameat,renameat2",
+        ])
+        .arg(env!("CARGO_BIN_EXE_mgo"))
+        .arg("-o")
+        .arg(&dest)
+        .arg(".")
+        .current_dir(example("hello"))
+        .env("MGOCACHE", "off")
+        .env_remove("GOAMD64")
+        .env_remove("GOFLAGS"))
+    .ok();
+    // Calls another thread interrupted are split in two lines: join them.
+    let mut unfinished = std::collections::HashMap::new();
+    let mut calls: Vec<(String, String)> = Vec::new();
+    for line in fs::read_to_string(&log).unwrap().lines() {
+        let Some((tid, call)) = line.split_once(' ') else {
+            continue;
+        };
+        let call = call.trim_start();
+        if let Some(start) = call.strip_suffix(" <unfinished ...>") {
+            unfinished.insert(tid.to_owned(), start.to_owned());
+        } else if let Some(rest) = call.strip_prefix("<... ") {
+            let rest = rest.split_once(" resumed>").map_or(rest, |(_, r)| r);
+            let start = unfinished.remove(tid).unwrap_or_default();
+            calls.push((tid.to_owned(), start + rest));
+        } else {
+            calls.push((tid.to_owned(), call.to_owned()));
+        }
+    }
+    let dest_arg = format!("\"{}\"", dest.display());
+    let named = calls
+        .iter()
+        .position(|(_, c)| {
+            (c.starts_with("rename") || c.starts_with("linkat")) && c.contains(&dest_arg)
+        })
+        .unwrap_or_else(|| panic!("no rename to {dest_arg} in:\n{calls:#?}"));
+    let (tid, _) = &calls[named];
+    // The writable descriptors of mgo's new file: an unnamed one, or one
+    // named .mgo-*.tmp.
+    let mut writable = Vec::new();
+    for (i, (t, call)) in calls.iter().enumerate() {
+        let new_file = call.contains("O_TMPFILE") || call.contains("/.mgo-");
+        let writes = call.contains("O_WRONLY") || call.contains("O_RDWR");
+        if t == tid && call.starts_with("open") && new_file && writes {
+            let fd = call.rsplit_once("= ").unwrap().1.trim().to_owned();
+            writable.push((i, fd));
+        }
+    }
+    assert!(!writable.is_empty(), "no new file opened in:\n{calls:#?}");
+    for (opened, fd) in writable {
+        let after = |what: &dyn Fn(&str) -> bool| {
+            calls
+                .iter()
+                .enumerate()
+                .skip(opened + 1)
+                .find(|(_, (t, c))| t == tid && what(c))
+                .map(|(i, _)| i)
+        };
+        let named_at = after(&|c| c.starts_with("linkat(") || c.starts_with("rename")).unwrap();
+        let closed = after(&|c| c.starts_with(&format!("close({fd})")));
+        assert!(
+            closed.is_some_and(|c| c < named_at),
+            "descriptor {fd} of the new file is still open for writing when it gets a name:\n{:#?}",
+            &calls[opened..=named]
+        );
+    }
+}

@@ -190,3 +190,108 @@ fn a_failing_check_leaves_the_outcome_to_the_full_build() {
     library.ok();
     assert!(library.stderr.is_empty(), "{}", library.stderr);
 }
+
+/// The state files in `cache`: the names mgo gives them (32 hex digits).
+fn state_files(cache: &Path) -> Vec<String> {
+    files_in(cache)
+        .into_iter()
+        .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect()
+}
+
+/// Issue 14, defect 3: the clean-up of MGOCACHE removes only old state
+/// files of mgo's, never other files there, old or not.
+#[test]
+fn the_state_clean_up_removes_only_old_state_files() {
+    let dir = scratch();
+    let cache = scratch();
+    hello_module(dir.path());
+    let forty_days_ago = SystemTime::now() - Duration::from_secs(40 * 24 * 3600);
+    let file = |name: &str, time: SystemTime| {
+        fs::File::create(cache.path().join(name))
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    };
+    let old_state = "0123456789abcdef0123456789abcdef";
+    file("notes.txt", SystemTime::now());
+    file("old.txt", forty_days_ago);
+    file(old_state, forty_days_ago);
+    run(with_state(dir.path(), cache.path()).args(["-o", "app", "."])).ok();
+    let left = files_in(cache.path());
+    assert!(left.contains(&"notes.txt".to_owned()), "{left:?}");
+    assert!(left.contains(&"old.txt".to_owned()), "{left:?}");
+    let states = state_files(cache.path());
+    assert_eq!(states.len(), 1, "{left:?}");
+    assert_ne!(states[0], old_state);
+}
+
+/// Runs `command` to its end, failing if it takes over `limit`: the peak
+/// resident size of it (and of what it waited for) in KiB, and its status.
+#[expect(
+    clippy::zombie_processes,
+    reason = "a thread of its own waits for the child, with wait4"
+)]
+fn peak_kib(command: &mut std::process::Command, limit: Duration) -> (i64, i32) {
+    let child = command.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut status = 0;
+        // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are to live locals; `pid` is our child,
+        // which std never waits for here.
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+        let _ = done.send((usage.ru_maxrss, status));
+    });
+    ended.recv_timeout(limit).unwrap_or_else(|_| {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::Signal::KILL,
+        );
+        panic!("{command:?} still runs after {limit:?}")
+    })
+}
+
+/// Issue 14, defect 4: a FIFO at the state path does not block mgo, and a
+/// huge (sparse) file there is not read whole: neither is a state.
+#[test]
+fn a_fifo_or_a_huge_file_at_the_state_path_is_no_record() {
+    let dir = scratch();
+    let cache = scratch();
+    hello_module(dir.path());
+    let build = || {
+        let mut command = with_state(dir.path(), cache.path());
+        command
+            .args(["-o", "app", "."])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    run(&mut build()).ok();
+    let states = state_files(cache.path());
+    assert_eq!(states.len(), 1);
+    let state = cache.path().join(&states[0]);
+
+    fs::remove_file(&state).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &state,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let (_, status) = peak_kib(&mut build(), Duration::from_secs(120));
+    assert_eq!(status, 0, "with a FIFO at the state path");
+
+    fs::remove_file(&state).unwrap();
+    fs::File::create(&state).unwrap().set_len(2 << 30).unwrap();
+    let (peak, status) = peak_kib(&mut build(), Duration::from_secs(120));
+    assert_eq!(status, 0, "with a 2 GiB file at the state path");
+    // go's own processes count too (a few hundred MB at most for hello);
+    // reading the file whole would take more than 2 GiB.
+    assert!(peak < 1 << 20, "peak resident size {peak} KiB");
+}
