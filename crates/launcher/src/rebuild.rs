@@ -6,7 +6,7 @@
 use crate::bundle::Bundle;
 use crate::fail::Failure;
 use crate::{decode, sys, work};
-use mgo_format::{Entry, MAX_SECTIONS};
+use mgo_format::{Entry, MAX_SECTIONS, Sections};
 use mgo_goflate::Encoder;
 
 /// Below this many inflated bytes, one thread deflates them all (Go's
@@ -16,26 +16,49 @@ const DEFLATE_PARALLEL_MIN: u64 = 1 << 20;
 /// The executable, decoded, re-deflated where the bundle keeps sections
 /// inflated, and checked against the variant's checksum.
 pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
-    let level = entry.level;
-    let damaged = |why: &'static [u8]| Failure::Damaged(level, why);
-    let blocks = bundle.blocks(entry)?;
     let sections = bundle.sections(entry)?;
+    let image = decode_image(bundle, entry, &sections)?;
+    deflate_sections(entry.level, &sections, &image)?;
+    let mut image = image;
+    copy_between_sections(entry, &sections, &mut image)?;
+    if crate::verify::checksum(image.file.bytes()) != entry.checksum {
+        return Err(Failure::Damaged(entry.level, b"checksum mismatch"));
+    }
+    Ok(image.file)
+}
+
+/// The decoded image, split where the executable and the image part: the
+/// blocks before the first inflated section are already where the file has
+/// them; the rest of the image waits in `tail` to be deflated or copied.
+struct Image {
+    /// The executable being re-created, as large as the file.
+    file: sys::Mapping,
+    /// The image from `tail_start` on.
+    tail: sys::Mapping,
+    tail_start: u64,
+}
+
+fn damaged_directory(level: u8) -> Failure {
+    Failure::Damaged(level, b"bundle section directory is damaged")
+}
+
+/// Decodes every block on every runner: those that end before the first
+/// section straight to their place in the file, the others into the tail.
+fn decode_image(bundle: &Bundle, entry: &Entry, sections: &Sections<'_>) -> Result<Image, Failure> {
+    let blocks = bundle.blocks(entry)?;
     let image_size = entry.size;
     let first = sections.first_image_offset(image_size);
-    // Blocks that end before the first section go straight where the file
-    // has them; the rest, from `tail_start` on, to a buffer of their own.
     let tail_start = (0..blocks.len())
         .map(|i| blocks.get(i))
         .find(|b| b.offset + b.size as u64 > first)
         .map_or(image_size, |b| b.offset);
     // The directory's rules put `first` (where image and file part) within
     // the file.
-    let file_size = sections.file_size();
-    let file = sys::map_anonymous(file_size as usize, true).map_err(Failure::no_memory)?;
+    let file =
+        sys::map_anonymous(sections.file_size() as usize, true).map_err(Failure::no_memory)?;
     let tail = sys::map_anonymous((image_size - tail_start).max(1) as usize, true)
         .map_err(Failure::no_memory)?;
     let (file_base, tail_base) = (file.base() as usize, tail.base() as usize);
-
     let mut reference = decode::Reference::of(bundle, entry)?;
     let dictionary = decode::dictionary_needed(&blocks, &|_| true);
     let dictionary = reference.prefix(dictionary)?;
@@ -51,19 +74,24 @@ pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
             }
         })?;
     }
-    drop(reference);
+    Ok(Image {
+        file,
+        tail,
+        tail_start,
+    })
+}
 
-    // The largest sections first, so that no runner is left with a big
-    // one at the end.
+/// The sections' indices, the largest first, so that no runner is left
+/// with a big one at the end.
+fn largest_first(sections: &Sections<'_>) -> ([u8; MAX_SECTIONS as usize], usize) {
     let count = sections.len();
     let mut order = [0u8; MAX_SECTIONS as usize];
     for (i, slot) in order.iter_mut().enumerate().take(count) {
         *slot = i as u8;
     }
-    let order = order.get_mut(..count).unwrap_or(&mut []);
     // At most 64 items: an insertion sort is smaller than core's sort.
     let size_of = |i: u8| sections.get(usize::from(i)).inflated_size;
-    for i in 1..order.len() {
+    for i in 1..count {
         let mut j = i;
         while j > 0
             && size_of(order.get(j - 1).copied().unwrap_or(0))
@@ -73,8 +101,18 @@ pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
             j -= 1;
         }
     }
+    (order, count)
+}
+
+/// Deflates each section with Go's encoder, one section per runner (each
+/// with its own encoder state), straight into its place in the file; a
+/// section that does not come out at its recorded size is damage.
+fn deflate_sections(level: u8, sections: &Sections<'_>, image: &Image) -> Result<(), Failure> {
+    let (order, count) = largest_first(sections);
     let inflated: u64 = (0..count).map(|i| sections.get(i).inflated_size).sum();
-    let tail_bytes = tail.bytes();
+    let tail_bytes = image.tail.bytes();
+    let tail_start = image.tail_start;
+    let file_base = image.file.base() as usize;
     work::for_each(
         count,
         work::runners(count, inflated, DEFLATE_PARALLEL_MIN),
@@ -86,7 +124,7 @@ pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
             let input = (section.image_offset.checked_sub(tail_start))
                 .and_then(|at| tail_bytes.get(at as usize..))
                 .and_then(|rest| rest.get(..section.inflated_size as usize))
-                .ok_or(damaged(b"bundle section directory is damaged"))?;
+                .ok_or(damaged_directory(level))?;
             // SAFETY: the section directory's rules keep every stream
             // inside the file, streams do not overlap, and each index goes
             // to one runner only.
@@ -98,15 +136,26 @@ pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
             };
             match encoder.zlib(input, out) {
                 Some(len) if len as u64 == section.stream_size => Ok(()),
-                _ => Err(damaged(b"an inflated section does not deflate to its size")),
+                _ => Err(Failure::Damaged(
+                    level,
+                    b"an inflated section does not deflate to its size",
+                )),
             }
         },
-    )?;
+    )
+}
 
-    // What lies between and after the sections, as it is.
-    let mut file = file;
-    let (mut image_at, mut file_at) = (tail_start, tail_start);
-    let copy = |file: &mut sys::Mapping, image_from: u64, image_to: u64, file_from: u64| {
+/// Copies what lies between and after the sections, as it is, from the
+/// tail to the file.
+fn copy_between_sections(
+    entry: &Entry,
+    sections: &Sections<'_>,
+    image: &mut Image,
+) -> Result<(), Failure> {
+    let tail_start = image.tail_start;
+    let tail_bytes = image.tail.bytes();
+    let file = &mut image.file;
+    let mut copy = |image_from: u64, image_to: u64, file_from: u64| {
         let from =
             tail_bytes.get((image_from - tail_start) as usize..(image_to - tail_start) as usize);
         let to = file
@@ -117,18 +166,15 @@ pub fn file(bundle: &Bundle, entry: &Entry) -> Result<sys::Mapping, Failure> {
                 to.copy_from_slice(from);
                 Ok(())
             }
-            _ => Err(damaged(b"bundle section directory is damaged")),
+            _ => Err(damaged_directory(entry.level)),
         }
     };
-    for i in 0..count {
+    let (mut image_at, mut file_at) = (tail_start, tail_start);
+    for i in 0..sections.len() {
         let section = sections.get(i);
-        copy(&mut file, image_at, section.image_offset, file_at)?;
+        copy(image_at, section.image_offset, file_at)?;
         image_at = section.image_offset + section.inflated_size;
         file_at = section.file_offset + section.stream_size;
     }
-    copy(&mut file, image_at, image_size, file_at)?;
-    if crate::verify::checksum(file.bytes()) != entry.checksum {
-        return Err(damaged(b"checksum mismatch"));
-    }
-    Ok(file)
+    copy(image_at, entry.size, file_at)
 }

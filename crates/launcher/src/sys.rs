@@ -1,9 +1,11 @@
 //! Every contact with the kernel. Each wrapper's type says what can come back.
 //!
 //! rustix covers most calls. A few live here as raw syscalls: rustix keeps
-//! `execveat` and `exit_group` in its unstable runtime module, its
-//! `sched_getcpu` may look for the vDSO through /proc/self/auxv (a file
-//! read at every start), and the final jump is not a call at all.
+//! `execveat`, `exit_group`, `clone`, `exit` and `rt_sigaction` in its
+//! unstable runtime module, has no `futex` wait on a plain word and no
+//! `personality`, its `sched_getcpu` may look for the vDSO through
+//! /proc/self/auxv (a file read at every start), and the final jump is not
+//! a call at all.
 
 use core::ffi::CStr;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -523,6 +525,90 @@ pub fn pin(tid: i32, cpu: usize) -> Result<(), Errno> {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
     rustix::thread::sched_setaffinity(rustix::process::Pid::from_raw(tid), &set)
+}
+
+/// Starts a thread of this process on `stack` that calls `entry(arg)`; the
+/// kernel clears `alive` and wakes its futex when the thread exits
+/// (CLONE_CHILD_CLEARTID). Returns the thread's ID. A raw clone(2): there
+/// is no libc, and the thread needs no thread-local storage.
+///
+/// # Safety
+/// `stack`, `alive` and what `arg` refers to must stay valid until the
+/// thread has exited; `entry` must end the thread with [`exit_thread`].
+pub unsafe fn spawn_thread(
+    stack: &mut [u8],
+    alive: &core::sync::atomic::AtomicU32,
+    entry: extern "C" fn(usize) -> !,
+    arg: usize,
+) -> Result<i32, Errno> {
+    const SYS_CLONE: usize = 56;
+    const FLAGS: usize = 0x100 // CLONE_VM
+        | 0x200 // CLONE_FS
+        | 0x400 // CLONE_FILES
+        | 0x800 // CLONE_SIGHAND
+        | 0x1_0000 // CLONE_THREAD
+        | 0x4_0000 // CLONE_SYSVSEM
+        | 0x20_0000; // CLONE_CHILD_CLEARTID
+    // The new thread starts with its stack pointer at `top`, where the entry
+    // point and its argument wait for it; 16-byte aligned for the call.
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let slots = (top - 16) as *mut usize;
+    // SAFETY: both slots are inside the caller's stack mapping.
+    unsafe {
+        slots.write(entry as usize);
+        slots.add(1).write(arg);
+    }
+    let ret: isize;
+    // SAFETY: clone(2) with a fresh stack. In the new thread (rax == 0) the
+    // code below never returns into Rust code of this frame: it calls
+    // `entry`, which ends the thread.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, [rsp + 8]",
+            "call qword ptr [rsp]",
+            "ud2",
+            "2:",
+            inlateout("rax") SYS_CLONE as isize => ret,
+            in("rdi") FLAGS,
+            in("rsi") slots,
+            in("rdx") 0usize,
+            in("r10") alive.as_ptr(),
+            in("r8") 0usize,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    if ret < 0 {
+        return Err(Errno::from_raw_os_error(-(ret as i32)));
+    }
+    Ok(ret as i32)
+}
+
+/// Sleeps while `*word == value` (or until a spurious wake-up).
+pub fn futex_wait(word: &core::sync::atomic::AtomicU32, value: u32) {
+    const SYS_FUTEX: usize = 202;
+    const FUTEX_WAIT: usize = 0;
+    // SAFETY: FUTEX_WAIT only reads the word; a null timeout waits forever.
+    unsafe {
+        core::arch::asm!("syscall",
+            inlateout("rax") SYS_FUTEX => _,
+            in("rdi") word.as_ptr(), in("rsi") FUTEX_WAIT, in("rdx") value as usize,
+            in("r10") 0usize,
+            lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+}
+
+/// Ends the calling thread only (exit, not exit_group).
+pub fn exit_thread() -> ! {
+    const SYS_EXIT: usize = 60;
+    // SAFETY: ends this thread; its stack is never used again.
+    unsafe {
+        core::arch::asm!("syscall", in("rax") SYS_EXIT, in("rdi") 0usize,
+            options(noreturn, nostack));
+    }
 }
 
 /// The bytes the final jump runs: they must stay mapped while it unmaps the

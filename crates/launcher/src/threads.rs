@@ -6,7 +6,6 @@
 
 use crate::sys;
 use core::sync::atomic::{AtomicU32, Ordering};
-use rustix::io::Errno;
 
 /// Stack of each extra thread. The decoders keep their state on the heap;
 /// their deepest call chains use a few KiB.
@@ -49,9 +48,11 @@ pub fn run(extra: usize, work: &(dyn Fn() + Sync)) {
         // SAFETY: the guard page is the start of our own fresh mapping.
         let _ = unsafe { sys::protect(stack.base() as usize, GUARD_SIZE, 0) };
         flag.store(1, Ordering::Relaxed);
+        let arg = &work as *const &(dyn Fn() + Sync) as usize;
         // SAFETY: `work`, `alive` and the stack outlive the thread: this
-        // function waits below until the kernel has cleared every flag.
-        match unsafe { spawn(stack.bytes_mut(), flag, &work) } {
+        // function waits below until the kernel has cleared every flag; and
+        // thread_main ends with exit_thread.
+        match unsafe { sys::spawn_thread(stack.bytes_mut(), flag, thread_main, arg) } {
             Ok(tid) => {
                 if let Some(cpu) = spare_cpus.next() {
                     let _ = sys::pin(tid, cpu);
@@ -71,7 +72,7 @@ pub fn run(extra: usize, work: &(dyn Fn() + Sync)) {
             if value == 0 {
                 break;
             }
-            futex_wait(flag, value);
+            sys::futex_wait(flag, value);
         }
     }
     // Every thread has exited: the stacks are unmapped as they drop.
@@ -86,93 +87,11 @@ fn spare_cpus() -> impl Iterator<Item = usize> {
         .filter(move |&cpu| Some(cpu) != current && set.as_ref().is_some_and(|s| s.is_set(cpu)))
 }
 
-/// The first code a new thread runs, on its own stack: `arg` points to the
-/// `&dyn Fn()` it is to call.
-extern "C" fn thread_main(arg: *const &(dyn Fn() + Sync)) -> ! {
+/// The first code a new thread runs, on its own stack: `arg` is the
+/// address of the `&dyn Fn()` it is to call.
+extern "C" fn thread_main(arg: usize) -> ! {
     // SAFETY: run() keeps the closure alive until this thread has exited.
-    let work = unsafe { *arg };
+    let work = unsafe { *(arg as *const &(dyn Fn() + Sync)) };
     work();
-    exit_thread()
-}
-
-/// Starts a thread on `stack` running `work`; the kernel clears `alive` and
-/// wakes its futex when the thread exits. Returns the thread's ID.
-///
-/// # Safety
-/// `stack`, `alive` and `work` must stay valid until the thread has exited.
-unsafe fn spawn(
-    stack: &mut [u8],
-    alive: &AtomicU32,
-    work: &&(dyn Fn() + Sync),
-) -> Result<i32, Errno> {
-    const SYS_CLONE: usize = 56;
-    const FLAGS: usize = 0x100 // CLONE_VM
-        | 0x200 // CLONE_FS
-        | 0x400 // CLONE_FILES
-        | 0x800 // CLONE_SIGHAND
-        | 0x1_0000 // CLONE_THREAD
-        | 0x4_0000 // CLONE_SYSVSEM
-        | 0x20_0000; // CLONE_CHILD_CLEARTID
-    // The new thread starts with its stack pointer at `top`, where the entry
-    // point and its argument wait for it; 16-byte aligned for the call.
-    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
-    let slots = (top - 16) as *mut usize;
-    // SAFETY: both slots are inside the caller's stack mapping.
-    unsafe {
-        slots.write(thread_main as extern "C" fn(*const &(dyn Fn() + Sync)) -> ! as usize);
-        slots
-            .add(1)
-            .write(work as *const &(dyn Fn() + Sync) as usize);
-    }
-    let ret: isize;
-    // SAFETY: clone(2) with a fresh stack. In the new thread (rax == 0) the
-    // code below never returns into Rust code of this frame: it calls
-    // thread_main, which ends the thread.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            "mov rdi, [rsp + 8]",
-            "call qword ptr [rsp]",
-            "ud2",
-            "2:",
-            inlateout("rax") SYS_CLONE as isize => ret,
-            in("rdi") FLAGS,
-            in("rsi") slots,
-            in("rdx") 0usize,
-            in("r10") alive.as_ptr(),
-            in("r8") 0usize,
-            lateout("rcx") _,
-            lateout("r11") _,
-        );
-    }
-    if ret < 0 {
-        return Err(Errno::from_raw_os_error(-(ret as i32)));
-    }
-    Ok(ret as i32)
-}
-
-/// Sleeps while `*word == value` (or until a spurious wake-up).
-fn futex_wait(word: &AtomicU32, value: u32) {
-    const SYS_FUTEX: usize = 202;
-    const FUTEX_WAIT: usize = 0;
-    // SAFETY: FUTEX_WAIT only reads the word; a null timeout waits forever.
-    unsafe {
-        core::arch::asm!("syscall",
-            inlateout("rax") SYS_FUTEX => _,
-            in("rdi") word.as_ptr(), in("rsi") FUTEX_WAIT, in("rdx") value as usize,
-            in("r10") 0usize,
-            lateout("rcx") _, lateout("r11") _, options(nostack));
-    }
-}
-
-/// Ends the calling thread only (exit, not exit_group).
-fn exit_thread() -> ! {
-    const SYS_EXIT: usize = 60;
-    // SAFETY: ends this thread; its stack is never used again.
-    unsafe {
-        core::arch::asm!("syscall", in("rax") SYS_EXIT, in("rdi") 0usize,
-            options(noreturn, nostack));
-    }
+    sys::exit_thread()
 }
