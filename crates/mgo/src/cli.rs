@@ -10,7 +10,7 @@
 use crate::error::{self, Result};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What the user asked for.
 #[derive(Debug, PartialEq, Eq)]
@@ -252,7 +252,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     }
     let word = rest.first().and_then(|w| w.to_str());
     match word {
-        Some("help") if chdir.is_none() => {
+        // `go -C dir help` is go's help: the directory changes nothing.
+        Some("help") => {
             return Ok(if rest.len() == 1 {
                 Command::Help
             } else {
@@ -260,8 +261,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             });
         }
         Some(w) if GO_COMMANDS.contains(&w) => return Ok(Command::Go(original)),
-        Some("inspect" | "verify" | "extract") if chdir.is_none() => {
-            return tool_command(rest);
+        Some("inspect" | "verify" | "extract") => {
+            return tool_command(rest, chdir.as_deref().map(Path::new));
         }
         _ => {}
     }
@@ -415,7 +416,13 @@ fn flag_named(arg: &OsStr, name: &str) -> bool {
 }
 
 /// `inspect`, `verify` and `extract`: mgo's own commands, with go-style flags.
-fn tool_command(args: &[OsString]) -> Result<Command> {
+/// `inspect`, `verify` or `extract` with its arguments; `chdir` (`-C dir`)
+/// is where relative paths are taken from, as go takes them after `-C`.
+fn tool_command(args: &[OsString], chdir: Option<&Path>) -> Result<Command> {
+    let from_dir = |path: PathBuf| match chdir {
+        Some(dir) if path.is_relative() && path != Path::new("-") => dir.join(path),
+        _ => path,
+    };
     let word = args
         .first()
         .map(|w| w.to_string_lossy().into_owned())
@@ -460,7 +467,7 @@ fn tool_command(args: &[OsString]) -> Result<Command> {
         }
     }
     let file = match files.as_slice() {
-        [file] => file.clone(),
+        [file] => from_dir(file.clone()),
         [] => {
             return Err(error::usage(format!(
                 "{word}: name a bundle: mgo {word} FILE"
@@ -479,11 +486,11 @@ fn tool_command(args: &[OsString]) -> Result<Command> {
         _ => Command::Extract {
             level,
             file,
-            output: output.ok_or_else(|| {
+            output: from_dir(output.ok_or_else(|| {
                 error::usage(
                     "extract: say where to write with -o OUT (or -o - for standard output)",
                 )
-            })?,
+            })?),
         },
     })
 }
@@ -694,5 +701,45 @@ mod tests {
         ] {
             assert_eq!(parsed(bad).unwrap_err().status(), 2, "{bad:?}");
         }
+    }
+
+    /// `mgo -C dir help` and `mgo -C dir inspect FILE` used to build
+    /// packages named `help` and `inspect` (issue 15).
+    #[test]
+    fn the_directory_flag_keeps_mgos_own_commands() {
+        assert_eq!(parsed(&["-C", "dir", "help"]).unwrap(), Command::Help);
+        assert_eq!(
+            parsed(&["-C", "dir", "help", "build"]).unwrap(),
+            Command::Go(["-C", "dir", "help", "build"].map(OsString::from).to_vec())
+        );
+        assert_eq!(
+            parsed(&["-C=dir", "inspect", "f"]).unwrap(),
+            Command::Inspect {
+                file: "dir/f".into(),
+                json: false
+            }
+        );
+        assert_eq!(
+            parsed(&["-C", "dir", "verify", "/abs/f"]).unwrap(),
+            Command::Verify {
+                file: "/abs/f".into()
+            }
+        );
+        assert_eq!(
+            parsed(&["-C", "dir", "extract", "f", "-o", "out"]).unwrap(),
+            Command::Extract {
+                level: None,
+                file: "dir/f".into(),
+                output: "dir/out".into()
+            }
+        );
+        assert_eq!(
+            parsed(&["-C", "dir", "extract", "f", "-o", "-"]).unwrap(),
+            Command::Extract {
+                level: None,
+                file: "dir/f".into(),
+                output: "-".into()
+            }
+        );
     }
 }

@@ -15,8 +15,12 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-const PREFIX: &str = "mgo-";
-const LOCK: &str = "lock";
+/// Names and contents that make a directory provably mgo's: `mgo-` alone
+/// is a prefix other tools use too, and their directories are not mgo's to
+/// remove.
+const PREFIX: &str = "mgo-scratch-";
+const LOCK: &str = "mgo.lock";
+const LOCK_CONTENTS: &[u8] = b"mgo scratch directory, removed when its mgo ends\n";
 
 /// The temporary directory of this run.
 pub struct Scratch {
@@ -77,7 +81,7 @@ impl Drop for Scratch {
 fn lock_in(dir: &Path) -> std::io::Result<File> {
     let mut lock = File::create(dir.join(LOCK))?;
     rustix::fs::flock(&lock, FlockOperation::LockExclusive)?;
-    lock.write_all(b"mgo\n")?;
+    lock.write_all(LOCK_CONTENTS)?;
     Ok(lock)
 }
 
@@ -93,10 +97,43 @@ fn remove_leftovers(base: &Path) {
             continue;
         }
         let dir = entry.path();
-        if crate::output::is_abandoned(&dir.join(LOCK)) {
+        if is_abandoned_scratch(&dir) {
             let _ = remove(&dir);
         }
     }
+}
+
+/// Whether `dir` is a scratch directory of an mgo that is gone: ours (the
+/// user's own), with mgo's lock file (a regular file, not a link, with
+/// mgo's words in it) that nobody holds.
+fn is_abandoned_scratch(dir: &Path) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let euid = rustix::process::geteuid().as_raw();
+    if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && m.uid() == euid) {
+        return false;
+    }
+    let Ok(mut lock) = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(dir.join(LOCK))
+    else {
+        return false;
+    };
+    if !lock.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    // One byte more than mgo writes: a longer file is not mgo's.
+    let mut contents = Vec::with_capacity(LOCK_CONTENTS.len() + 1);
+    if (&mut lock)
+        .take(LOCK_CONTENTS.len() as u64 + 1)
+        .read_to_end(&mut contents)
+        .is_err()
+    {
+        return false;
+    }
+    contents == LOCK_CONTENTS
+        && rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive).is_ok()
 }
 
 /// Removes a scratch directory, its lock last.

@@ -152,16 +152,22 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
         // else) runs on one CPU.
         if ONE_CPU_MODES.contains(&mode) {
             let again = out.path().join(format!("{key}-{mode}-one-cpu"));
-            let program = mgo(dir).get_program().to_owned();
+            // mgo's own environment (its MGOCACHE under the target
+            // directory, never the user's), under taskset.
+            let template = mgo(dir);
             let mut one_cpu = Command::new(&taskset);
             one_cpu
                 .current_dir(dir)
                 .args(["-c", "0"])
-                .arg(program)
+                .arg(template.get_program());
+            for (name, value) in template.get_envs() {
+                match value {
+                    Some(value) => one_cpu.env(name, value),
+                    None => one_cpu.env_remove(name),
+                };
+            }
+            one_cpu
                 .env("MGO_COMPRESS", mode)
-                .env_remove("GOAMD64")
-                .env_remove("GOFLAGS")
-                .env_remove("MGO_PARALLEL_BUILD")
                 .args(flags)
                 .arg("-o")
                 .arg(&again)

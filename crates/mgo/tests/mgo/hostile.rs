@@ -524,3 +524,31 @@ fn the_new_file_is_closed_before_it_gets_a_name() {
         );
     }
 }
+
+/// Leftover removal takes only what is provably mgo's: another tool's
+/// `mgo-*` directory, even one with an unlocked `lock` file in it as mgo's
+/// scratch directories once had, stays (issue 15).
+#[test]
+fn leftover_removal_spares_other_tools_mgo_directories() {
+    let tmp = scratch();
+    let out = scratch();
+    let theirs = tmp.path().join("mgo-theirs");
+    fs::create_dir(&theirs).unwrap();
+    fs::write(theirs.join("lock"), "mgo\n").unwrap();
+    fs::write(theirs.join("data"), "keep me").unwrap();
+    let look_alike = tmp.path().join("mgo-scratch-theirs");
+    fs::create_dir(&look_alike).unwrap();
+    fs::write(look_alike.join("mgo.lock"), "not mgo's words").unwrap();
+    run(mgo(&example("hello"))
+        .arg("-o")
+        .arg(out.path().join("app"))
+        .env("TMPDIR", tmp.path()))
+    .ok();
+    assert_eq!(fs::read_to_string(theirs.join("data")).unwrap(), "keep me");
+    assert!(look_alike.join("mgo.lock").exists());
+    assert_eq!(
+        files_in(tmp.path()),
+        ["mgo-scratch-theirs", "mgo-theirs"],
+        "mgo's own scratch directory is gone, the others stay"
+    );
+}
