@@ -22,9 +22,15 @@ use std::path::{Path, PathBuf};
 use std::thread;
 
 /// Runs a build, install or `test -c` request.
-pub fn run(request: Request) -> Result<()> {
+pub fn run(mut request: Request) -> Result<()> {
     let build_dir = build_dir(&request)?;
     let env = go::env(&build_dir)?;
+    // Each level's go obeys a `-n` in GOFLAGS as on the command line: it
+    // prints its commands and writes nothing, so there is nothing to bundle.
+    if !request.dry_run {
+        request.dry_run =
+            crate::cli::from_goflags(&env.goflags, "n").is_some_and(|v| v == "true" || v == "1");
+    }
     if env.goos != "linux" || env.goarch != "amd64" {
         // Another target: exactly what go does, silently.
         return Err(go::exec(&request.passthrough));
@@ -295,6 +301,7 @@ impl Job {
     fn builds_one_main_package(&self) -> Result<bool> {
         let names = go::package_names(
             &self.build_dir,
+            &self.env.goflags,
             &self.request.selection_flags,
             &self.request.packages,
         )?;
@@ -400,6 +407,7 @@ impl Job {
         for &level in levels {
             let (d, f) = go::sources(
                 &self.build_dir,
+                &self.env.goflags,
                 &self.request.selection_flags,
                 &self.request.packages,
                 self.request.verb == GoVerb::Test,
