@@ -25,12 +25,7 @@ use std::thread;
 pub fn run(mut request: Request) -> Result<()> {
     let build_dir = build_dir(&request)?;
     let env = go::env(&build_dir)?;
-    // Each level's go obeys a `-n` in GOFLAGS as on the command line: it
-    // prints its commands and writes nothing, so there is nothing to bundle.
-    if !request.dry_run {
-        request.dry_run =
-            crate::cli::from_goflags(&env.goflags, "n").is_some_and(|v| v == "true" || v == "1");
-    }
+    goflags_count(&mut request, &env.goflags);
     if env.goos != "linux" || env.goarch != "amd64" {
         // Another target: exactly what go does, silently.
         return Err(go::exec(&request.passthrough));
@@ -53,6 +48,21 @@ pub fn run(mut request: Request) -> Result<()> {
         build_dir,
     };
     job.run()
+}
+
+/// Takes the flags of `goflags` (as go reads it: the variable, or go's env
+/// file) that mgo must know into `request`, where the command line has not
+/// set them: each level's go obeys them as if they were on its command
+/// line. A `-n` prints commands and writes nothing, so there is nothing to
+/// bundle.
+pub fn goflags_count(request: &mut Request, goflags: &str) {
+    let set =
+        |name| crate::cli::from_goflags(goflags, name).is_some_and(|v| v == "true" || v == "1");
+    request.dry_run = request.dry_run || set("n");
+    request.json = request.json || set("json");
+    if request.buildmode.is_none() {
+        request.buildmode = crate::cli::from_goflags(goflags, "buildmode");
+    }
 }
 
 /// The directory go runs in: the current one, or `-C dir` under it.

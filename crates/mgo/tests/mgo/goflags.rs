@@ -118,3 +118,28 @@ fn dry_run_in_goflags_prints_and_writes_nothing() {
     }
     assert!(!result.stderr.contains("mgo: "), "{}", result.stderr);
 }
+
+/// A `-json` in go's env file marks the levels' JSON as one on the command
+/// line does: a `"GOAMD64"` field, not a `vN: ` prefix.
+#[test]
+fn json_from_the_go_env_file_is_marked_as_json() {
+    let dir = scratch();
+    module(dir.path());
+    // A package no earlier build cached, so that -v names it.
+    let unique = format!(
+        "package main\n\nfunc main() {{ println({:?}) }}\n",
+        dir.path().display().to_string()
+    );
+    fs::write(dir.path().join("cmd/hi/main.go"), unique).unwrap();
+    let goenv = dir.path().join("goenv");
+    fs::write(&goenv, "GOFLAGS=-json -v\n").unwrap();
+    let out = run(mgo(dir.path())
+        .env("GOENV", &goenv)
+        .args(["build", "-o", "hi", "./cmd/hi"]));
+    let stdout = out.ok();
+    assert!(!stdout.is_empty(), "no output:\n{}", out.stderr);
+    for line in stdout.lines() {
+        assert!(line.starts_with("{\"GOAMD64\":\"v"), "{line}");
+    }
+    assert_bundle(&dir.path().join("hi"));
+}
