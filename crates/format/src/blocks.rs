@@ -13,9 +13,11 @@ use crate::{Encoding, Entry, Error, u64_at};
 /// Bytes of one block record.
 pub const BLOCK_RECORD_SIZE: usize = 48;
 
-/// Largest block a launcher accepts. It bounds the buffers a launcher
-/// allocates, so a damaged directory cannot ask for more.
-pub const MAX_BLOCK_SIZE: u64 = 16 << 20;
+/// Largest block a reader accepts: the largest mgo cuts (4 MiB, outside the
+/// segments a launcher maps). It bounds the buffers a reader allocates and
+/// what one small stored block can decode to, so a damaged directory cannot
+/// ask for more.
+pub const MAX_BLOCK_SIZE: u64 = 4 << 20;
 
 /// One block as the directory describes it (also what a writer fills in).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -404,10 +404,17 @@ fn every_damaged_block_directory_is_rejected() {
         ..entry
     };
     assert!(Blocks::parse(&with_dictionary, &no_reference, None).is_err());
-    // Blocks larger than a launcher allocates.
-    let (huge, _) = encoded_segment(MAX_BLOCK_SIZE + 1, MAX_BLOCK_SIZE + 1, 0);
-    let table = Table::parse(&huge, huge.len() as u64).unwrap();
-    assert!(Blocks::parse(&huge, table.choose(4), None).is_err());
+    // Blocks larger than a launcher allocates: 4 MiB, the largest mgo cuts,
+    // is the limit; 16 MiB, which an earlier limit allowed, is refused.
+    assert_eq!(MAX_BLOCK_SIZE, 4 << 20);
+    for size in [MAX_BLOCK_SIZE + 1, 16 << 20] {
+        let (huge, _) = encoded_segment(size, size, 0);
+        let table = Table::parse(&huge, huge.len() as u64).unwrap();
+        assert!(Blocks::parse(&huge, table.choose(4), None).is_err());
+    }
+    let (largest, _) = encoded_segment(MAX_BLOCK_SIZE, MAX_BLOCK_SIZE, 0);
+    let table = Table::parse(&largest, largest.len() as u64).unwrap();
+    assert!(Blocks::parse(&largest, table.choose(4), None).is_ok());
 }
 
 #[test]

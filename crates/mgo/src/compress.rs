@@ -28,6 +28,9 @@ pub const CHUNK_SIZE: usize = 1 << 20;
 /// cmd/go at Z3: 4.1 s with 1 MiB blocks, see docs/DESIGN.md, "Blocks").
 pub const UNLOADED_CHUNK_SIZE: usize = 4 << 20;
 
+// Readers refuse blocks above the format's limit.
+const _: () = assert!(UNLOADED_CHUNK_SIZE as u64 <= mgo_format::MAX_BLOCK_SIZE);
+
 /// What `MGO_COMPRESS` asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {

@@ -19,10 +19,22 @@ enum Kind {
     Failed,
     /// A usage error on the command line: 2.
     Usage,
-    /// SIGINT, SIGTERM or SIGHUP: 130.
+    /// SIGINT, SIGTERM, SIGHUP or SIGQUIT: 130.
     Interrupted,
     /// A `go` command failed: its own status (1 if a signal ended it).
     Go(u8),
+}
+
+/// A file name as mgo echoes it in a message: names come from the user's
+/// files and arguments, so, as the launcher does for what it echoes, only
+/// printable ASCII is kept as it is, and a newline cannot forge a second
+/// `mgo:` line nor an escape sequence repaint the terminal.
+pub fn shown(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let mut out = vec![0u8; bytes.len() * 4];
+    let escaped = mgo_launcher::text::escape(bytes, &mut out);
+    String::from_utf8_lossy(escaped).into_owned()
 }
 
 /// The command's results.

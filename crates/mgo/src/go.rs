@@ -36,9 +36,13 @@ pub struct GoEnv {
     pub gohostos: String,
     /// See `gohostos`.
     pub gohostarch: String,
+    /// GOFLAGS as go reads it: the variable, else the go env file's. The
+    /// builds get it from the environment; mgo's own queries only the part
+    /// that changes their answers ([`query_goflags`]).
+    pub goflags: String,
 }
 
-const ENV_NAMES: [&str; 9] = [
+const ENV_NAMES: [&str; 10] = [
     "GOOS",
     "GOARCH",
     "GOAMD64",
@@ -48,7 +52,75 @@ const ENV_NAMES: [&str; 9] = [
     "GOPATH",
     "GOHOSTOS",
     "GOHOSTARCH",
+    "GOENV",
 ];
+
+/// GOFLAGS for a go that must ignore the user's: go takes an empty
+/// variable as unset and reads its env file instead (where `go env -w
+/// GOFLAGS=-json` puts it), so it gets blank space, which holds no flags.
+const NO_GOFLAGS: &str = " ";
+
+/// The flags of GOFLAGS that change which packages and files `go list`
+/// selects (build constraints, module mode, overlays, instrumentation that
+/// adds dependencies). The others (`-json`, `-n`, `-x`, `-v`, `-a`,
+/// `-work`, ...) shape output or act on builds, which mgo's queries neither
+/// make nor could read back.
+const QUERY_GOFLAGS: [&str; 13] = [
+    "tags",
+    "mod",
+    "modfile",
+    "overlay",
+    "modcacherw",
+    "race",
+    "msan",
+    "asan",
+    "cover",
+    "coverpkg",
+    "covermode",
+    "pgo",
+    "compiler",
+];
+
+/// The part of `goflags` that mgo's `go list` queries honour, or
+/// [`NO_GOFLAGS`].
+pub fn query_goflags(goflags: &str) -> String {
+    let kept: Vec<&str> = goflags
+        .split_whitespace()
+        .filter(|word| {
+            let name = word.trim_start_matches('-');
+            let name = name.split_once('=').map_or(name, |(name, _)| name);
+            word.starts_with('-') && QUERY_GOFLAGS.contains(&name)
+        })
+        .collect();
+    if kept.is_empty() {
+        NO_GOFLAGS.to_owned()
+    } else {
+        kept.join(" ")
+    }
+}
+
+/// GOFLAGS as go reads it: the variable if it is not empty, else the
+/// `GOFLAGS=` line of the go env file at `goenv` (what `go env -w` writes).
+fn user_goflags(goenv: &str) -> String {
+    if let Some(value) = std::env::var_os("GOFLAGS").filter(|v| !v.is_empty()) {
+        return value.to_string_lossy().into_owned();
+    }
+    if goenv.is_empty() || goenv == "off" {
+        return String::new();
+    }
+    let text = std::fs::read_to_string(goenv).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("GOFLAGS="))
+        .next_back()
+        .map(|value| {
+            ['"', '\'']
+                .iter()
+                .find_map(|&q| value.strip_prefix(q)?.strip_suffix(q))
+                .unwrap_or(value)
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
 
 /// A `go` command run from `dir`, with stdin from /dev/null. Each go that
 /// mgo waits for dies with mgo: the kernel sends it SIGKILL if mgo is
@@ -106,7 +178,12 @@ fn output_of(mut command: Command, what: &str) -> Result<String> {
 /// points: a go.mod there may select another toolchain).
 pub fn env(dir: &Path) -> Result<GoEnv> {
     let mut command = go_command(dir);
-    command.arg("env").args(ENV_NAMES);
+    // No flag of GOFLAGS changes the values asked for here; `-json`,
+    // `-changed` or `-n` would change how they are printed.
+    command
+        .arg("env")
+        .args(ENV_NAMES)
+        .env("GOFLAGS", NO_GOFLAGS);
     let text = output_of(command, "go env")?;
     let mut lines = text.lines().map(str::trim).map(str::to_owned);
     let mut next = || lines.next().unwrap_or_default();
@@ -120,6 +197,7 @@ pub fn env(dir: &Path) -> Result<GoEnv> {
         gopath: next(),
         gohostos: next(),
         gohostarch: next(),
+        goflags: user_goflags(&next()),
     })
 }
 
@@ -143,6 +221,7 @@ pub fn version_supported(version: &str) -> bool {
 /// packages match, printing `format` for each.
 fn list(
     dir: &Path,
+    goflags: &str,
     selection_flags: &[OsString],
     packages: &[OsString],
     extra: &[&str],
@@ -155,7 +234,8 @@ fn list(
         .args(selection_flags)
         .args(extra)
         .args(["-e", "-f", format])
-        .args(packages);
+        .args(packages)
+        .env("GOFLAGS", query_goflags(goflags));
     if let Some(level) = goamd64 {
         command.env("GOAMD64", format!("v{level}"));
     }
@@ -169,10 +249,19 @@ fn list(
 /// The package names (`main` or another) that `packages` match.
 pub fn package_names(
     dir: &Path,
+    goflags: &str,
     selection_flags: &[OsString],
     packages: &[OsString],
 ) -> Result<Vec<String>> {
-    list(dir, selection_flags, packages, &[], "{{.Name}}", None)
+    list(
+        dir,
+        goflags,
+        selection_flags,
+        packages,
+        &[],
+        "{{.Name}}",
+        None,
+    )
 }
 
 /// The user's sources a build at `level` reads: the directories of the
@@ -180,6 +269,7 @@ pub fn package_names(
 /// and the files those packages embed.
 pub fn sources(
     dir: &Path,
+    goflags: &str,
     selection_flags: &[OsString],
     packages: &[OsString],
     test: bool,
@@ -193,6 +283,7 @@ pub fn sources(
     };
     let lines = list(
         dir,
+        goflags,
         selection_flags,
         packages,
         extra,
@@ -474,6 +565,16 @@ pub fn describe_status(status: &ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queries_keep_only_the_goflags_that_select_packages() {
+        assert_eq!(query_goflags(""), NO_GOFLAGS);
+        assert_eq!(query_goflags("-json -changed -n -x -v -a"), NO_GOFLAGS);
+        assert_eq!(
+            query_goflags("-json -tags=a,b --mod=vendor -modfile=x.mod -trimpath -race"),
+            "-tags=a,b --mod=vendor -modfile=x.mod -race"
+        );
+    }
 
     #[test]
     fn versions() {

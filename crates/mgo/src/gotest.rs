@@ -11,7 +11,7 @@ use crate::settings;
 use crate::{cpu, interrupt};
 
 /// Runs `go test` per level.
-pub fn run(request: Request) -> Result<()> {
+pub fn run(mut request: Request) -> Result<()> {
     if request.output.is_some() {
         return Err(error::usage(
             "test: -o without -c would keep one test binary per level in the same place: add -c to bundle them, or drop -o",
@@ -22,6 +22,7 @@ pub fn run(request: Request) -> Result<()> {
     if env.goos != "linux" || env.goarch != "amd64" {
         return Err(go::exec(&request.passthrough));
     }
+    pipeline::goflags_count(&mut request, &env.goflags);
     settings::check_goamd64()?;
     let lowest = pipeline::lowest_level(&env)?;
     let here = cpu::this_machine();

@@ -1,7 +1,7 @@
 //! `mgo inspect`, `mgo verify` and `mgo extract`: reading a bundle without
 //! running it.
 
-use crate::error::{Result, fail, usage};
+use crate::error::{Result, fail, shown, usage};
 use crate::read::{Bundle, OpenError};
 use crate::{buildinfo, bundle, cpu, launchers, output};
 use mgo_format::{BlockRecord, Entry, SectionRecord, StoredVariant};
@@ -16,14 +16,15 @@ fn open(file: &Path) -> Result<Bundle> {
 
 fn open_error(file: &Path, err: OpenError) -> crate::error::Error {
     match err {
-        OpenError::Io(e) => fail(format!("cannot read {}: {e}", file.display())),
+        OpenError::Io(e) => fail(format!("cannot read {}: {e}", shown(file))),
+        OpenError::NotRegular(what) => fail(format!("cannot read {}: {what}", shown(file))),
         OpenError::NotBundle(why) => fail(format!(
             "{} is not an mgo bundle ({why}): name a file that mgo wrote",
-            file.display()
+            shown(file)
         )),
         OpenError::Table(e) => fail(format!(
             "{}: {e}: the bundle is damaged (mgo verify tells more)",
-            file.display()
+            shown(file)
         )),
     }
 }
@@ -196,7 +197,7 @@ pub fn inspect(file: &Path, as_json: bool) -> Result<()> {
     } else {
         let mut text = format!(
             "{}: mgo bundle (format {}), {} bytes\n",
-            file.display(),
+            shown(file),
             mgo_format::VERSION,
             size(bundle.bytes().len() as u64)
         );
@@ -260,17 +261,30 @@ pub fn verify(file: &Path) -> Result<()> {
             "launcher: DAMAGED: its ELF headers do not lead to the bundle table (found at a page boundary instead)\n",
         );
     }
-    let mut decoded: Vec<(u8, Vec<u8>)> = Vec::new();
+    // Each level is checked block by block without being kept; only the
+    // lowest level's build information is needed afterwards, so that level
+    // goes to an unnamed temporary file rather than into memory.
+    let lowest_level = bundle.table().entries().first().map_or(0, |e| e.level);
+    let mut buildinfo = None;
     for entry in bundle.table().entries() {
-        match bundle.decode(entry) {
-            Ok(bytes) => {
-                let _ = writeln!(
-                    report,
-                    "v{}: ok ({} bytes)",
-                    entry.level,
-                    size(bytes.len() as u64)
-                );
-                decoded.push((entry.level, bytes));
+        let mut spill = (entry.level == lowest_level)
+            .then(tempfile::tempfile)
+            .and_then(std::result::Result::ok)
+            .map(|f| std::io::BufWriter::with_capacity(1 << 20, f));
+        let checked = bundle.decode_into(entry, &mut |bytes| match spill.as_mut() {
+            Some(file) => file.write_all(bytes).map_err(|e| e.to_string()),
+            None => Ok(()),
+        });
+        match checked {
+            Ok(total) => {
+                let _ = writeln!(report, "v{}: ok ({} bytes)", entry.level, size(total));
+                if let Some(file) = spill.and_then(|s| s.into_inner().ok()) {
+                    // SAFETY: the file is unnamed and only this process has it.
+                    let map = unsafe { memmap2::Mmap::map(&file) };
+                    buildinfo = map
+                        .ok()
+                        .map(|m| bundle::go_buildinfo(&m).unwrap_or_default());
+                }
             }
             Err(damage) => {
                 damaged = true;
@@ -278,7 +292,7 @@ pub fn verify(file: &Path) -> Result<()> {
             }
         }
     }
-    let lines = match check_launcher(&bundle, &decoded) {
+    let lines = match check_launcher(&bundle, buildinfo) {
         Ok(line) => vec![line],
         Err(lines) => {
             damaged = true;
@@ -291,7 +305,7 @@ pub fn verify(file: &Path) -> Result<()> {
     }
     crate::print(&report);
     if damaged {
-        return Err(fail(format!("{} is damaged", file.display())));
+        return Err(fail(format!("{} is damaged", shown(file))));
     }
     Ok(())
 }
@@ -301,7 +315,7 @@ pub fn verify(file: &Path) -> Result<()> {
 /// that say what differs.
 fn check_launcher(
     bundle: &Bundle,
-    decoded: &[(u8, Vec<u8>)],
+    lowest_buildinfo: Option<Vec<u8>>,
 ) -> std::result::Result<String, Vec<String>> {
     let own = launchers::own_prefix();
     let identity = bundle.launcher_identity();
@@ -335,13 +349,8 @@ fn check_launcher(
     }
     // The build info is a copy of the lowest level's; if that one is
     // damaged, the bundle's own copy stands in (and is not checked).
-    let lowest_level = bundle.table().entries().first().map_or(0, |e| e.level);
-    let buildinfo = match decoded.first() {
-        Some((level, bytes)) if *level == lowest_level => {
-            bundle::go_buildinfo(bytes).unwrap_or_default()
-        }
-        _ => bundle.buildinfo().unwrap_or_default().to_vec(),
-    };
+    let buildinfo =
+        lowest_buildinfo.unwrap_or_else(|| bundle.buildinfo().unwrap_or_default().to_vec());
     let records: Vec<Vec<BlockRecord>> = bundle
         .table()
         .entries()
@@ -422,7 +431,7 @@ fn check_launcher(
 /// compared, where it does not depend on the table.
 fn verify_damaged_table(file: &Path, err: mgo_format::Error) -> Result<()> {
     let bytes =
-        std::fs::read(file).map_err(|e| fail(format!("cannot read {}: {e}", file.display())))?;
+        std::fs::read(file).map_err(|e| fail(format!("cannot read {}: {e}", shown(file))))?;
     let mut report = format!("bundle table: DAMAGED: {err}\n");
     let identity = crate::read::identity_in(&bytes);
     match identity.as_deref().and_then(launchers::by_identity) {
@@ -456,7 +465,7 @@ fn verify_damaged_table(file: &Path, err: mgo_format::Error) -> Result<()> {
         None => report.push_str("launcher: NOT CHECKED: no launcher identity of this mgo's\n"),
     }
     crate::print(&report);
-    Err(fail(format!("{} is damaged", file.display())))
+    Err(fail(format!("{} is damaged", shown(file))))
 }
 
 /// `mgo extract [-l vN] -o OUT FILE`.
@@ -467,16 +476,11 @@ pub fn extract(level: Option<u8>, file: &Path, out: &Path) -> Result<()> {
         let held: Vec<String> = bundle.levels().iter().map(|l| format!("v{l}")).collect();
         fail(format!(
             "{} has no v{level} build: it holds {}",
-            file.display(),
+            shown(file),
             held.join(", ")
         ))
     })?;
-    let bytes = bundle.decode(entry).map_err(|damage| {
-        fail(format!(
-            "{} is damaged ({damage}): nothing was written",
-            file.display()
-        ))
-    })?;
+    let bytes = decoded_file(&bundle, entry, file)?;
     if out == Path::new("-") {
         let mut stdout = std::io::stdout().lock();
         if stdout.is_terminal() {
@@ -484,14 +488,62 @@ pub fn extract(level: Option<u8>, file: &Path, out: &Path) -> Result<()> {
                 "extract: refusing to write an executable to a terminal: use -o FILE, or redirect",
             ));
         }
-        return stdout
-            .write_all(&bytes)
+        return output::Contents::write_to(&bytes, &mut stdout)
             .and_then(|()| stdout.flush())
             .map_err(|e| fail(format!("cannot write to standard output: {e}")));
     }
     output::check_replaceable(out)?;
     output::place(out, &bytes, 0o777 & !umask())?;
     Ok(())
+}
+
+/// `entry` decoded and checked block by block into an unnamed temporary
+/// file (in `TMPDIR`): memory holds one block at a time whatever the level
+/// decodes to, and a damaged level leaves no file behind.
+fn decoded_file(bundle: &Bundle, entry: &Entry, file: &Path) -> Result<Spilled> {
+    let temporary = |e: std::io::Error| fail(format!("cannot write a temporary file: {e}"));
+    let mut spill =
+        std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile().map_err(temporary)?);
+    let size = bundle
+        .decode_into(entry, &mut |bytes| {
+            spill.write_all(bytes).map_err(|e| e.to_string())
+        })
+        .map_err(|damage| {
+            fail(format!(
+                "{} is damaged ({damage}): nothing was written",
+                shown(file)
+            ))
+        })?;
+    let file = spill.into_inner().map_err(|e| temporary(e.into_error()))?;
+    Ok(Spilled { file, size })
+}
+
+/// A decoded level in an unnamed temporary file, written out by copying a
+/// piece at a time.
+struct Spilled {
+    file: std::fs::File,
+    size: u64,
+}
+
+impl output::Contents for Spilled {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut at = 0;
+        while at < self.size {
+            let n = self.file.read_at(&mut buffer, at)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            out.write_all(buffer.get(..n).unwrap_or_default())?;
+            at += n as u64;
+        }
+        Ok(())
+    }
 }
 
 /// The process's umask, as Linux reports it (without changing it).

@@ -1,4 +1,4 @@
-//! SIGINT, SIGTERM and SIGHUP: mgo stops every go it started, removes what
+//! SIGINT, SIGTERM, SIGHUP and SIGQUIT: mgo stops every go it started, removes what
 //! it made, writes nothing and exits 130. The signal only sets a flag and
 //! signals the children; the work in progress (a build, compression, a
 //! write) sees the flag at its next step and unwinds through the normal
@@ -10,7 +10,7 @@
 //! the next run (`output.rs`).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// A running go command: its process group, and the switch that silences
@@ -31,6 +31,64 @@ static BLOCKING: AtomicBool = AtomicBool::new(false);
 pub fn install() {
     // Fails only if a handler is set already, which nothing else does.
     let _ = ctrlc::set_handler(on_signal);
+    install_quit();
+}
+
+/// The write end of the pipe through which SIGQUIT reaches its thread.
+static QUIT_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// SIGQUIT (Ctrl-\\), which ctrlc does not handle, would otherwise kill
+/// mgo on the spot and leave its temporary directory and the compilers of
+/// every level running. As ctrlc does for the others, the handler only
+/// writes a byte to a pipe (async-signal-safe); a thread reads it and does
+/// what [`on_signal`] does for SIGINT.
+fn install_quit() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array it is given.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return;
+    }
+    let [read_end, write_end] = fds;
+    QUIT_PIPE.store(write_end, Ordering::SeqCst);
+    let spawned = std::thread::Builder::new()
+        .name("sigquit".into())
+        .spawn(move || {
+            let mut byte = 0u8;
+            loop {
+                // SAFETY: reads at most one byte into a live local.
+                let n = unsafe { libc::read(read_end, (&raw mut byte).cast(), 1) };
+                if n == 1 {
+                    on_signal();
+                } else if n == 0
+                    || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+                {
+                    return;
+                }
+            }
+        });
+    if spawned.is_err() {
+        return;
+    }
+    // SAFETY: a zeroed sigaction is valid; the handler only calls write(2).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_quit as *const () as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&raw mut action.sa_mask);
+        libc::sigaction(libc::SIGQUIT, &raw const action, std::ptr::null_mut());
+    }
+}
+
+extern "C" fn on_quit(_: libc::c_int) {
+    let fd = QUIT_PIPE.load(Ordering::SeqCst);
+    let byte = 0u8;
+    // SAFETY: write(2) is async-signal-safe; errno is saved around it so
+    // that the interrupted code sees its own.
+    unsafe {
+        let errno = *libc::__errno_location();
+        libc::write(fd, (&raw const byte).cast(), 1);
+        *libc::__errno_location() = errno;
+    }
 }
 
 fn on_signal() {

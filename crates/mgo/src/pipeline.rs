@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 use std::thread;
 
 /// Runs a build, install or `test -c` request.
-pub fn run(request: Request) -> Result<()> {
+pub fn run(mut request: Request) -> Result<()> {
     let build_dir = build_dir(&request)?;
     let env = go::env(&build_dir)?;
+    goflags_count(&mut request, &env.goflags);
     if env.goos != "linux" || env.goarch != "amd64" {
         // Another target: exactly what go does, silently.
         return Err(go::exec(&request.passthrough));
@@ -47,6 +48,21 @@ pub fn run(request: Request) -> Result<()> {
         build_dir,
     };
     job.run()
+}
+
+/// Takes the flags of `goflags` (as go reads it: the variable, or go's env
+/// file) that mgo must know into `request`, where the command line has not
+/// set them: each level's go obeys them as if they were on its command
+/// line. A `-n` prints commands and writes nothing, so there is nothing to
+/// bundle.
+pub fn goflags_count(request: &mut Request, goflags: &str) {
+    let set =
+        |name| crate::cli::from_goflags(goflags, name).is_some_and(|v| v == "true" || v == "1");
+    request.dry_run = request.dry_run || set("n");
+    request.json = request.json || set("json");
+    if request.buildmode.is_none() {
+        request.buildmode = crate::cli::from_goflags(goflags, "buildmode");
+    }
 }
 
 /// The directory go runs in: the current one, or `-C dir` under it.
@@ -295,6 +311,7 @@ impl Job {
     fn builds_one_main_package(&self) -> Result<bool> {
         let names = go::package_names(
             &self.build_dir,
+            &self.env.goflags,
             &self.request.selection_flags,
             &self.request.packages,
         )?;
@@ -400,6 +417,7 @@ impl Job {
         for &level in levels {
             let (d, f) = go::sources(
                 &self.build_dir,
+                &self.env.goflags,
                 &self.request.selection_flags,
                 &self.request.packages,
                 self.request.verb == GoVerb::Test,

@@ -9,7 +9,6 @@ use object::endian::LittleEndian as LE;
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
 use object::{Object, ObjectSection};
 use std::fmt;
-use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
 
@@ -18,6 +17,8 @@ use std::path::Path;
 pub enum OpenError {
     /// It could not be opened or read.
     Io(std::io::Error),
+    /// It is not a regular file: what it is instead.
+    NotRegular(&'static str),
     /// It is not an ELF executable, or has no bundle segment: not a bundle.
     NotBundle(&'static str),
     /// It has a bundle segment, but the table is damaged or unknown.
@@ -28,6 +29,7 @@ impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io(err) => write!(f, "{err}"),
+            Self::NotRegular(what) => write!(f, "{what}"),
             Self::NotBundle(why) => write!(f, "not an mgo bundle ({why})"),
             Self::Table(err) => write!(f, "{err}"),
         }
@@ -77,7 +79,7 @@ impl Bundle {
     pub fn open_despite_headers(path: &Path) -> Result<(Self, bool), OpenError> {
         let strict = match Self::open(path) {
             Ok(bundle) => return Ok((bundle, false)),
-            Err(OpenError::Io(err)) => return Err(OpenError::Io(err)),
+            Err(err @ (OpenError::Io(_) | OpenError::NotRegular(_))) => return Err(err),
             Err(err) => err,
         };
         let map = map(path)?;
@@ -174,26 +176,57 @@ impl Bundle {
     /// Decodes `entry`, re-creates its executable (deflating its inflated
     /// sections again) and checks every block and the whole.
     pub fn decode(&self, entry: &Entry) -> Result<Vec<u8>, Damage> {
+        let mut file = Vec::new();
+        self.decode_into(entry, &mut |block| {
+            file.extend_from_slice(block);
+            Ok(())
+        })?;
+        Ok(file)
+    }
+
+    /// Decodes `entry` as [`Bundle::decode`] does, handing its executable
+    /// to `sink` piece by piece: each block once it is checked, so that
+    /// memory holds one block at a time (and the reference's dictionary),
+    /// whatever size the table declares. A variant with inflated sections
+    /// is re-created whole first, since its deflated streams span blocks.
+    /// Returns the executable's size; `sink` has then seen every byte. On
+    /// damage, `sink` may have seen a checked prefix.
+    pub fn decode_into(
+        &self,
+        entry: &Entry,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<u64, Damage> {
         let damage = |what: String| Damage {
             level: entry.level,
             what,
         };
         let sections = self.sections(entry)?;
-        let image = self.image_prefix(entry, entry.size)?;
-        let file = if sections.is_empty() {
-            image
+        let mut whole = xxhash_rust::xxh3::Xxh3::new();
+        let mut written = 0u64;
+        let mut take = |bytes: &[u8]| {
+            whole.update(bytes);
+            written += bytes.len() as u64;
+            sink(bytes).map_err(damage)
+        };
+        if sections.is_empty() {
+            self.each_block(entry, u64::MAX, &mut take)?;
         } else {
+            let mut image = Vec::new();
+            self.each_block(entry, u64::MAX, &mut |block| {
+                image.extend_from_slice(block);
+                Ok(())
+            })?;
             let records: Vec<SectionRecord> =
                 (0..sections.len()).map(|i| sections.get(i)).collect();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            crate::dwarf::rebuild(&image, &records, threads).map_err(damage)?
-        };
-        if file.len() as u64 != sections.file_size()
-            || mgo_format::checksum(&file) != entry.checksum
-        {
+            let file = crate::dwarf::rebuild(&image, &records, threads).map_err(damage)?;
+            drop(image);
+            take(&file)?;
+        }
+        if written != sections.file_size() || whole.digest() != entry.checksum {
             return Err(damage("the whole does not match its checksum".into()));
         }
-        Ok(file)
+        Ok(written)
     }
 
     /// The first `len` bytes of `entry`'s executable, or more (whole
@@ -211,17 +244,35 @@ impl Bundle {
     /// Decodes and checks the blocks of `entry` that hold the first `len`
     /// bytes of the image they tile (whole blocks).
     fn image_prefix(&self, entry: &Entry, len: u64) -> Result<Vec<u8>, Damage> {
+        // Grown as blocks decode, never reserved from the declared size: a
+        // damaged table may declare more than the file could ever hold.
+        let mut out = Vec::new();
+        self.each_block(entry, len, &mut |block| {
+            out.extend_from_slice(block);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Decodes and checks, in order, the blocks of `entry` that hold the
+    /// first `len` bytes of its image, handing each to `f`. One block's
+    /// bytes are held at a time: the directory limits a block to
+    /// [`mgo_format::MAX_BLOCK_SIZE`].
+    fn each_block(
+        &self,
+        entry: &Entry,
+        len: u64,
+        f: &mut dyn FnMut(&[u8]) -> Result<(), Damage>,
+    ) -> Result<(), Damage> {
         let blocks = self.blocks(entry)?;
         let damage = |what: String| Damage {
             level: entry.level,
             what,
         };
-        let wanted: Vec<usize> = (0..blocks.len())
-            .take_while(|&i| blocks.get(i).offset < len.max(1))
-            .collect();
+        let wanted = (0..blocks.len()).take_while(|&i| blocks.get(i).offset < len.max(1));
         let dictionary_size = wanted
-            .iter()
-            .map(|&i| blocks.get(i).dictionary_size as u64)
+            .clone()
+            .map(|i| blocks.get(i).dictionary_size as u64)
             .max()
             .unwrap_or(0);
         let reference = match self.table.reference_of(entry) {
@@ -231,8 +282,7 @@ impl Bundle {
             ),
             _ => None,
         };
-        let mut out = Vec::with_capacity(usize::try_from(len.min(entry.size)).unwrap_or(0));
-        for &i in &wanted {
+        for i in wanted {
             let block = blocks.get(i);
             let dictionary = reference
                 .as_deref()
@@ -246,9 +296,9 @@ impl Bundle {
                     span(&block)
                 )));
             }
-            out.extend_from_slice(&bytes);
+            f(&bytes)?;
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -260,9 +310,30 @@ fn span(block: &mgo_format::Block<'_>) -> String {
     )
 }
 
-/// Maps the file at `path`.
+/// Maps the file at `path`, which must be a regular file: opening a FIFO
+/// would wait for a writer (and reading it would never end), and a
+/// directory or a device cannot be mapped (ENODEV, "No such device").
 fn map(path: &Path) -> Result<memmap2::Mmap, OpenError> {
-    let file = File::open(path).map_err(OpenError::Io)?;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // O_NONBLOCK makes opening a FIFO return at once, so that it can be
+    // refused; for a regular file it changes nothing.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(OpenError::Io)?;
+    let kind = file.metadata().map_err(OpenError::Io)?.file_type();
+    if !kind.is_file() {
+        return Err(OpenError::NotRegular(if kind.is_dir() {
+            "it is a directory"
+        } else if kind.is_fifo() {
+            "it is a FIFO, not a regular file"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "it is a device, not a regular file"
+        } else {
+            "not a regular file"
+        }));
+    }
     // SAFETY: the mapping is private and read-only. A bundle that another
     // process truncates while it is read could fault; mgo itself never
     // changes a bundle in place (it replaces files by renaming).

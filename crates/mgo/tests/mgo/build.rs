@@ -433,6 +433,16 @@ fn help_goes_to_stdout_and_names_the_synopsis() {
 
 #[test]
 fn interrupting_stops_every_build_and_removes_temporary_files() {
+    interrupt_with(rustix::process::Signal::INT);
+}
+
+/// SIGQUIT (Ctrl-\\) ends mgo as SIGINT does, leaving nothing behind.
+#[test]
+fn sigquit_stops_every_build_and_removes_temporary_files() {
+    interrupt_with(rustix::process::Signal::QUIT);
+}
+
+fn interrupt_with(signal: rustix::process::Signal) {
     let dir = scratch();
     module(dir.path());
     let tmp = scratch();
@@ -467,11 +477,7 @@ fn interrupting_stops_every_build_and_removes_temporary_files() {
         assert!(child.try_wait().unwrap().is_none(), "mgo ended early");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
-        rustix::process::Signal::INT,
-    )
-    .unwrap();
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), signal).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_eq!(

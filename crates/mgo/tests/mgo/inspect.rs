@@ -3,8 +3,10 @@
 //! bundles.
 
 use crate::support::*;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A copy of `bundle` with one byte at `offset` flipped.
 fn damaged(bundle: &Path, offset: usize, name: &str) -> (tempfile::TempDir, PathBuf) {
@@ -299,4 +301,221 @@ fn verify_finds_damage_anywhere_in_the_launcher() {
         let said = format!("{}{}", out.stdout_text(), out.stderr);
         assert!(said.contains("DAMAGED"), "offset {offset}: {said}");
     }
+}
+
+/// A copy of `bundle` whose level at `index` is made over into a zstd
+/// variant of `count` blocks of `block_size` bytes. Its stored bytes are
+/// `frame` for each block or, without one, its own raw bytes cut into
+/// `count` pieces (which do not decode); its block directory goes over the
+/// next level's stored bytes. The table's checksum is made right again, so
+/// only the block directory and the blocks can tell.
+fn crafted(
+    bundle: &Path,
+    index: usize,
+    block_size: u64,
+    count: u64,
+    frame: Option<&[u8]>,
+) -> (tempfile::TempDir, PathBuf) {
+    let mut bytes = fs::read(bundle).unwrap();
+    let segment = segment_offset(bundle);
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let put = |b: &mut Vec<u8>, at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    let entry = segment + 32 + 64 * index;
+    let next = entry + 64;
+    let stored_at = segment + u64_at(&bytes, entry + 8) as usize;
+    let directory = u64_at(&bytes, next + 8);
+    let (piece, stored) = match frame {
+        Some(frame) => {
+            for i in 0..count as usize {
+                let at = stored_at + i * frame.len();
+                bytes[at..at + frame.len()].copy_from_slice(frame);
+            }
+            (frame.len() as u64, frame.len() as u64 * count)
+        }
+        None => {
+            let stored = u64_at(&bytes, entry + 16);
+            (stored / count, stored)
+        }
+    };
+    let block_checksum = frame.map_or(0, |_| mgo_format::checksum(&vec![0u8; block_size as usize]));
+    bytes[entry + 1] = 1; // zstd
+    bytes[entry + 2] = 0; // no reference
+    put(&mut bytes, entry + 16, stored);
+    put(&mut bytes, entry + 24, block_size * count);
+    put(&mut bytes, entry + 40, directory);
+    bytes[entry + 48..entry + 52].copy_from_slice(&(count as u32).to_le_bytes());
+    for i in 0..count {
+        let record = segment + directory as usize + 48 * i as usize;
+        let stored_size = if i + 1 == count {
+            stored - piece * i
+        } else {
+            piece
+        };
+        for (j, value) in [
+            i * block_size,
+            block_size,
+            block_checksum,
+            piece * i,
+            stored_size,
+            0,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            put(&mut bytes, record + 8 * j, value);
+        }
+    }
+    let entries = u16::from_le_bytes(bytes[segment + 14..segment + 16].try_into().unwrap());
+    let table = segment..segment + 32 + 64 * usize::from(entries);
+    put(&mut bytes, segment + 16, 0);
+    let sum = mgo_format::checksum(&bytes[table]);
+    put(&mut bytes, segment + 16, sum);
+    let dir = scratch();
+    let path = dir.path().join("crafted");
+    fs::write(&path, bytes).unwrap();
+    (dir, path)
+}
+
+/// One zstd frame that decodes to 4 MiB of zeros: 32 RLE blocks of 128 KiB
+/// (RFC 8878), 141 bytes.
+fn zeros_frame() -> Vec<u8> {
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0xe0];
+    frame.extend_from_slice(&(4u64 << 20).to_le_bytes());
+    for i in 0..32 {
+        let header = u32::from(i == 31) | 1 << 1 | (128 << 10) << 3;
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.push(0);
+    }
+    frame
+}
+
+/// A table that declares far more than the file holds, or blocks larger
+/// than the format allows, gets one line and status 1: nothing is
+/// allocated from a declared size.
+#[test]
+fn declared_sizes_are_never_taken_on_trust() {
+    let hello = hello();
+    // 64 GiB in 16384 blocks of 4 MiB (the largest the format allows).
+    let (_dir, huge) = crafted(&hello.bundle, 0, 4 << 20, 16384, None);
+    let out = run(mgo_at_repo().arg("verify").arg(&huge));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stdout_text().contains("v1: DAMAGED: block 0 "),
+        "{}",
+        out.stdout_text()
+    );
+    assert_eq!(out.stderr, format!("mgo: {} is damaged\n", huge.display()));
+    let dest = huge.with_file_name("out");
+    let out = run(mgo_at_repo()
+        .args(["extract", "-l", "v1", "-o"])
+        .arg(&dest)
+        .arg(&huge));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with(&format!("mgo: {} is damaged (v1: block 0 ", huge.display()))
+            && out.stderr.lines().count() == 1,
+        "{}",
+        out.stderr
+    );
+    assert!(!dest.exists());
+    // One block of 16 MiB: above the format's 4 MiB.
+    let (_dir, big) = crafted(&hello.bundle, 0, 16 << 20, 1, None);
+    let out = run(mgo_at_repo().arg("verify").arg(&big));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stdout_text()
+            .contains("v1: DAMAGED: bundle block directory is damaged\n"),
+        "{}",
+        out.stdout_text()
+    );
+}
+
+/// `mgo verify` and `mgo extract` hold a block at a time: a level whose
+/// legal blocks decode to 256 MiB of zeros from 9 KB costs a few tens of
+/// MB, not 256.
+#[test]
+fn memory_is_bounded_by_the_blocks_in_flight() {
+    let hello = hello();
+    let time = require("time");
+    let (dir, bomb) = crafted(&hello.bundle, 1, 4 << 20, 64, Some(&zeros_frame()));
+    let dest = dir.path().join("out");
+    let verify = ["verify"].map(OsString::from).to_vec();
+    let extract = vec![
+        "extract".into(),
+        "-l".into(),
+        "v2".into(),
+        "-o".into(),
+        dest.clone().into_os_string(),
+    ];
+    for args in [verify, extract] {
+        let out = run(Command::new(&time)
+            .args(["-f", "%M"])
+            .arg(env!("CARGO_BIN_EXE_mgo"))
+            .args(&args)
+            .arg(&bomb)
+            .env("TMPDIR", dir.path()));
+        assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+        // Every block decoded and matched its checksum; only the whole did
+        // not (the table's checksum is the real v2's).
+        assert!(
+            format!("{}{}", out.stdout_text(), out.stderr)
+                .contains("v2: DAMAGED: the whole does not match its checksum")
+                || out
+                    .stderr
+                    .contains("(v2: the whole does not match its checksum)"),
+            "{}{}",
+            out.stdout_text(),
+            out.stderr
+        );
+        let peak_kib: u64 = out.stderr.lines().last().unwrap().trim().parse().unwrap();
+        eprintln!("mgo {args:?} of 256 MiB of zero blocks peaked at {peak_kib} KiB");
+        assert!(
+            peak_kib < 96 << 10,
+            "{args:?} peaked at {peak_kib} KiB for 256 MiB of blocks"
+        );
+    }
+    assert!(!dest.exists());
+    assert_eq!(files_in(dir.path()), ["crafted"], "left behind");
+}
+
+/// Only regular files are read: a FIFO would block forever, a directory
+/// cannot be mapped. Names are echoed with control bytes escaped.
+#[test]
+fn only_regular_files_are_read_and_names_are_escaped() {
+    let dir = scratch();
+    let fifo = dir.path().join("fifo");
+    run(Command::new("mkfifo").arg(&fifo)).ok();
+    let timeout = require("timeout");
+    for (file, why) in [
+        (fifo.as_path(), "it is a FIFO, not a regular file"),
+        (dir.path(), "it is a directory"),
+        (Path::new("/dev/null"), "it is a device, not a regular file"),
+    ] {
+        for args in [&["inspect"][..], &["verify"], &["extract", "-o", "x"]] {
+            // A FIFO that blocked would be killed: status 137, not 1.
+            let out = run(Command::new(&timeout)
+                .args(["-s", "KILL", "60"])
+                .arg(env!("CARGO_BIN_EXE_mgo"))
+                .args(args)
+                .arg(file)
+                .current_dir(dir.path()));
+            assert_eq!(out.status.code(), Some(1), "{args:?} {}", file.display());
+            assert_eq!(
+                out.stderr,
+                format!("mgo: cannot read {}: {why}\n", file.display())
+            );
+        }
+    }
+    let odd = dir.path().join("a\nmgo: b\x1b[31m");
+    fs::write(&odd, "not a bundle").unwrap();
+    let out = run(mgo_at_repo().arg("inspect").arg(&odd));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "mgo: {}/a\\x0amgo: b\\x1b[31m is not an mgo bundle (not a 64-bit ELF file): name a file that mgo wrote\n",
+            dir.path().display()
+        )
+    );
 }

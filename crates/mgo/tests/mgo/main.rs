@@ -22,6 +22,7 @@ mod docs;
 mod drop_in;
 mod dwarf;
 mod examples;
+mod goflags;
 mod gotest;
 mod hostile;
 mod inspect;
