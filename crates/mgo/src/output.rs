@@ -68,9 +68,17 @@ impl Destination {
             Err(err) if err.kind() == io::ErrorKind::NotFound => None,
             Err(err) if err.raw_os_error() == Some(20) => {
                 // ENOTDIR: a path through a file; go build fails later, mgo now.
-                return Err(fail(format!("cannot inspect {}: {err}", path.display())));
+                return Err(fail(format!(
+                    "cannot inspect {}: {err}",
+                    crate::error::shown(&path)
+                )));
             }
-            Err(err) => return Err(fail(format!("cannot inspect {}: {err}", path.display()))),
+            Err(err) => {
+                return Err(fail(format!(
+                    "cannot inspect {}: {err}",
+                    crate::error::shown(&path)
+                )));
+            }
         };
         let file_type = meta.as_ref().map(fs::Metadata::file_type);
         Ok(match (file_type, meta) {
@@ -91,7 +99,7 @@ impl Destination {
                 };
                 return Err(fail(format!(
                     "build output {} is {what}: name a file, a directory or /dev/null with -o",
-                    path.display()
+                    crate::error::shown(&path)
                 )));
             }
             (Some(t), _) if t.is_dir() => Self::Dir(path),
@@ -109,18 +117,23 @@ pub fn check_replaceable(dest: &Path) -> Result<()> {
     let meta = match fs::metadata(dest) {
         Ok(meta) => meta,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(fail(format!("cannot inspect {}: {err}", dest.display()))),
+        Err(err) => {
+            return Err(fail(format!(
+                "cannot inspect {}: {err}",
+                crate::error::shown(dest)
+            )));
+        }
     };
     if meta.is_dir() {
         return Err(fail(format!(
             "build output {} already exists and is a directory: name another file with -o",
-            dest.display()
+            crate::error::shown(dest)
         )));
     }
     if meta.is_file() && meta.len() != 0 && !is_elf(dest) {
         return Err(fail(format!(
             "build output {} already exists and is not an executable: remove it or choose another -o",
-            dest.display()
+            crate::error::shown(dest)
         )));
     }
     Ok(())
@@ -184,7 +197,7 @@ fn placement(dest: &Path) -> io::Result<Placement> {
         if file_type.is_dir() {
             return Err(io::Error::other(format!(
                 "{} is a directory",
-                path.display()
+                crate::error::shown(&path)
             )));
         }
         if !file_type.is_symlink() {
@@ -195,7 +208,10 @@ fn placement(dest: &Path) -> io::Result<Placement> {
             } else {
                 "a block device"
             };
-            return Err(io::Error::other(format!("{} is {what}", path.display())));
+            return Err(io::Error::other(format!(
+                "{} is {what}",
+                crate::error::shown(&path)
+            )));
         }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -233,8 +249,9 @@ impl Contents for Vec<u8> {
 /// FIFO or open file; otherwise atomically, with `mode`, at the end of any
 /// symlinks, keeping a file that holds the same bytes.
 pub fn place(dest: &Path, contents: &dyn Contents, mode: u32) -> Result<Placed> {
-    let describe =
-        |err: &dyn std::fmt::Display| fail(format!("cannot write {}: {err}", dest.display()));
+    let describe = |err: &dyn std::fmt::Display| {
+        fail(format!("cannot write {}: {err}", crate::error::shown(dest)))
+    };
     let dest = match placement(dest).map_err(|e| describe(&e))? {
         Placement::Into(node) => {
             stream(&node, contents).map_err(|e| match interrupt::check() {

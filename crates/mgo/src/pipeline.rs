@@ -74,7 +74,10 @@ pub fn build_dir(request: &Request) -> Result<PathBuf> {
         None => cwd,
     };
     if !dir.is_dir() {
-        return Err(fail(format!("-C {}: no such directory", dir.display())));
+        return Err(fail(format!(
+            "-C {}: no such directory",
+            crate::error::shown(&dir)
+        )));
     }
     Ok(dir)
 }
@@ -343,8 +346,12 @@ impl Job {
     fn level_run(&self, scratch: &Scratch, target: &Target, level: u8) -> Result<LevelRun> {
         let out_dir = scratch.level_dir(level)?;
         let gotmpdir = scratch.path().join(format!("gotmp-v{level}"));
-        fs::create_dir_all(&gotmpdir)
-            .map_err(|e| fail(format!("cannot create {}: {e}", gotmpdir.display())))?;
+        fs::create_dir_all(&gotmpdir).map_err(|e| {
+            fail(format!(
+                "cannot create {}: {e}",
+                crate::error::shown(&gotmpdir)
+            ))
+        })?;
         let output: Option<OsString> = match target {
             Target::Nothing | Target::Install(_) => None,
             Target::Discard => Some("/dev/null".into()),
@@ -504,7 +511,7 @@ impl Job {
             };
             let path = out_dir.join(&program.temp_name);
             fs::write(&path, &seed)
-                .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
+                .map_err(|e| fail(format!("cannot write {}: {e}", crate::error::shown(&path))))?;
             seeds.push((program.temp_name.clone(), seed));
         }
         // Its output counts only if it succeeds: a failure (a compile
@@ -527,8 +534,12 @@ impl Job {
             .collect();
         if names == expected && untouched.iter().all(|&u| u) {
             for program in &previous.programs {
-                output::touch(&program.dest)
-                    .map_err(|e| fail(format!("cannot update {}: {e}", program.dest.display())))?;
+                output::touch(&program.dest).map_err(|e| {
+                    fail(format!(
+                        "cannot update {}: {e}",
+                        crate::error::shown(&program.dest)
+                    ))
+                })?;
             }
             return Ok(Shortcut::UpToDate);
         }
@@ -578,7 +589,10 @@ impl Job {
     /// a file.
     fn write_program(&self, program: &Program) -> Result<Option<state::Identity>> {
         let describe = |e: &dyn std::fmt::Display| {
-            fail(format!("cannot write {}: {e}", program.dest.display()))
+            fail(format!(
+                "cannot write {}: {e}",
+                crate::error::shown(&program.dest)
+            ))
         };
         let Some((lowest, lowest_path)) = program.variants.first() else {
             return Ok(None);
@@ -593,15 +607,19 @@ impl Job {
             let bytes = fs::read(lowest_path).map_err(|e| describe(&e))?;
             crate::say(&format!(
                 "{} is a package archive (not a main package): wrote go build's GOAMD64=v{lowest} output, not a bundle",
-                program.dest.display()
+                crate::error::shown(&program.dest)
             ));
             output::place(&program.dest, &bytes, mode)?;
             return Ok(None);
         }
         let mut builds = Vec::with_capacity(program.variants.len());
         for (level, path) in &program.variants {
-            let bytes = fs::read(path)
-                .map_err(|e| fail(format!("cannot read go's output {}: {e}", path.display())))?;
+            let bytes = fs::read(path).map_err(|e| {
+                fail(format!(
+                    "cannot read go's output {}: {e}",
+                    crate::error::shown(path)
+                ))
+            })?;
             builds.push((*level, bytes));
         }
         let buildinfo = builds

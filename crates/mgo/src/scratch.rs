@@ -41,7 +41,7 @@ impl Scratch {
         let describe = |e: std::io::Error| {
             fail(format!(
                 "cannot create a temporary directory in {}: {e}",
-                base.display()
+                crate::error::shown(&base)
             ))
         };
         let dir = tempfile::Builder::new()
@@ -64,7 +64,7 @@ impl Scratch {
     pub fn level_dir(&self, level: u8) -> Result<PathBuf> {
         let dir = self.path().join(format!("v{level}"));
         fs::create_dir_all(&dir)
-            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| fail(format!("cannot create {}: {e}", crate::error::shown(&dir))))?;
         Ok(dir)
     }
 }

@@ -552,3 +552,23 @@ fn leftover_removal_spares_other_tools_mgo_directories() {
         "mgo's own scratch directory is gone, the others stay"
     );
 }
+
+/// A file name mgo cannot write is echoed with its newline and escape
+/// bytes spelled out: one `mgo:` line, nothing sent to the terminal raw
+/// (issue 14, item 7).
+#[test]
+fn an_output_name_with_control_bytes_is_echoed_escaped() {
+    let dir = scratch();
+    let blocker = dir.path().join("file");
+    fs::write(&blocker, "not a directory").unwrap();
+    let dest = blocker.join("line\nmgo: forged\x1b[31m");
+    let out = run(mgo(&example("hello")).arg("-o").arg(&dest));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{out:?}");
+    assert!(
+        lines[0].starts_with("mgo: ") && lines[0].contains("line\\x0amgo: forged\\x1b[31m"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains('\x1b'), "{out:?}");
+}
