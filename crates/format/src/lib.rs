@@ -37,13 +37,10 @@ pub const SECTION_NAME: &str = ".mgo";
 /// First bytes of the table.
 pub const MAGIC: [u8; 8] = *b"mgo-bndl";
 
-/// Format version written by this crate.
+/// Format version written by this crate, and the only one it reads: the
+/// launcher reads only the table mgo wrote beside it, and no released mgo
+/// wrote another (CHANGELOG.md has the history).
 pub const VERSION: u16 = 3;
-
-/// The oldest version a reader accepts: version 2 is version 3 without
-/// inflated sections, and its entries hold zeros where version 3 describes
-/// them.
-pub const OLDEST_VERSION: u16 = 2;
 
 /// Alignment of each variant's stored bytes, so that the launcher can map a
 /// raw variant's pages straight from the file.
@@ -232,7 +229,7 @@ impl Table {
         if header.get(..8) != Some(&MAGIC[..]) {
             return Err(Error("bundle table has a bad magic number"));
         }
-        if !(OLDEST_VERSION..=VERSION).contains(&u16_at(header, 8)) {
+        if u16_at(header, 8) != VERSION {
             return Err(Error(
                 "bundle format version is not supported by this launcher",
             ));

@@ -195,10 +195,15 @@ fn each_validation_names_its_problem() {
     let size = segment.len() as u64;
     let e0 = HEADER_SIZE;
     let e1 = HEADER_SIZE + ENTRY_SIZE;
-    let cases: [(usize, &[u8], &str); 12] = [
+    let cases: [(usize, &[u8], &str); 13] = [
         (
             8,
             &1u16.to_le_bytes(),
+            "bundle format version is not supported by this launcher",
+        ),
+        (
+            8,
+            &2u16.to_le_bytes(),
             "bundle format version is not supported by this launcher",
         ),
         (
