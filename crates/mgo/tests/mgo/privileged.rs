@@ -109,6 +109,31 @@ fn a_privileged_bundle_never_runs_the_file_its_caller_names() {
     assert_eq!(direct.ok(), format!("v{}\n", host_level()));
 }
 
+/// The same attack on a bundle with file capabilities (AT_SECURE without a
+/// change of user or group) that its users may execute but not read.
+#[test]
+fn a_bundle_with_file_capabilities_never_runs_the_file_its_caller_names() {
+    let setpriv = require("setpriv");
+    let setcap = require("setcap");
+    let dir = open_dir();
+    let victim = installed_probe(dir.path(), 0o711);
+    run(Command::new(setcap)
+        .arg("cap_net_bind_service+ep")
+        .arg(&victim))
+    .ok();
+    let script = impostor_script(dir.path(), &victim);
+    let out = run(as_nobody(&setpriv, &script).arg("level"));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).starts_with("hello,"),
+        "the script's program ran with the bundle's capabilities: {out:?}"
+    );
+    assert_launcher_failure(
+        &out,
+        125,
+        "cannot open /proc/self/exe, and a privileged bundle",
+    );
+}
+
 /// The same attack on a setuid-root bundle where /proc is missing (a bare
 /// chroot or container): euid 0 could open any path, so only the absence
 /// of a path fallback stops the script's program from running as root.
