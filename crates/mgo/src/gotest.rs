@@ -3,10 +3,10 @@
 //! that share files or ports would collide if the levels ran at once).
 //! Levels this CPU cannot run are named, not run.
 
+use crate::build;
 use crate::cli::Request;
 use crate::error::{self, Result, fail};
 use crate::go::{self, OnFailure, Relay};
-use crate::pipeline;
 use crate::settings;
 use crate::{cpu, interrupt};
 
@@ -17,14 +17,14 @@ pub fn run(mut request: Request) -> Result<()> {
             "test: -o without -c would keep one test binary per level in the same place: add -c to bundle them, or drop -o",
         ));
     }
-    let build_dir = pipeline::build_dir(&request)?;
+    let build_dir = build::build_dir(&request)?;
     let env = go::env(&build_dir)?;
     if env.goos != "linux" || env.goarch != "amd64" {
         return Err(go::exec(&request.passthrough));
     }
-    pipeline::goflags_count(&mut request, &env.goflags);
+    build::goflags_count(&mut request, &env.goflags);
     settings::check_goamd64()?;
-    let lowest = pipeline::lowest_level(&env)?;
+    let lowest = build::lowest_level(&env)?;
     let here = cpu::this_machine();
     if lowest > here.level {
         return Err(fail(format!(
@@ -55,7 +55,7 @@ pub fn run(mut request: Request) -> Result<()> {
     )?;
     if here.level < 4 {
         let untested: Vec<String> = (here.level + 1..=4).map(|l| format!("v{l}")).collect();
-        crate::say(&format!(
+        crate::console::say(&format!(
             "not tested here: {} (this CPU runs up to v{}{})",
             untested.join(", "),
             here.level,

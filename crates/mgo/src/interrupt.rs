@@ -6,10 +6,9 @@
 //! the flag, a write blocked on a FIFO with no reader, is cut short here.
 //!
 //! SIGKILL cannot be caught: for it, each go gets a parent-death signal
-//! (see `go.rs`), and temporary files are either unnamed or cleaned up by
-//! the next run (`output.rs`).
+//! (see `go/`), and temporary files are either unnamed or cleaned up by
+//! the next run (`place/`).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -22,8 +21,10 @@ struct Child {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static CHILDREN: Mutex<Vec<Child>> = Mutex::new(Vec::new());
-/// What to remove if the process must exit from the handler.
-static TEMPORARY: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// What to run if the process must exit from the handler: the owner of
+/// the temporary files registers it, so this module needs to know nothing
+/// about them.
+static CLEANUP: Mutex<Option<Box<dyn FnOnce() + Send>>> = Mutex::new(None);
 /// Set while the main thread may block where it cannot see the flag.
 static BLOCKING: AtomicBool = AtomicBool::new(false);
 
@@ -95,14 +96,14 @@ fn on_signal() {
     INTERRUPTED.store(true, Ordering::SeqCst);
     stop_children(None);
     if BLOCKING.load(Ordering::SeqCst) {
-        if let Some(dir) = TEMPORARY
+        if let Some(cleanup) = CLEANUP
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
         {
-            let _ = crate::scratch::remove(&dir);
+            cleanup();
         }
-        crate::say("interrupted");
+        crate::console::say("interrupted");
         std::process::exit(130);
     }
 }
@@ -161,10 +162,10 @@ pub fn signal_group(pid: u32) {
     }
 }
 
-/// Names the temporary directory to remove if mgo must exit from the
-/// signal handler; `None` once it is gone.
-pub fn set_temporary(dir: Option<PathBuf>) {
-    *TEMPORARY.lock().unwrap_or_else(PoisonError::into_inner) = dir;
+/// Sets what to run (removing temporary files) if mgo must exit from the
+/// signal handler; `None` once there is nothing left to clean up.
+pub fn set_cleanup(cleanup: Option<Box<dyn FnOnce() + Send>>) {
+    *CLEANUP.lock().unwrap_or_else(PoisonError::into_inner) = cleanup;
 }
 
 /// Runs `f`, which may block where the flag cannot be seen (opening a FIFO

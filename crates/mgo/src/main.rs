@@ -10,26 +10,21 @@
 //! (up-to-date rebuilds), `gotest` (`mgo test`), `inspect` and `read`
 //! (reading bundles back), `interrupt` (signals).
 
-mod buildinfo;
+mod build;
 mod bundle;
 mod cli;
-mod compress;
+mod console;
 mod cpu;
-mod dwarf;
+mod encode;
 mod error;
 mod go;
 mod gotest;
 mod inspect;
 mod interrupt;
-mod launchers;
-mod output;
-mod pipeline;
-mod read;
-mod scratch;
+mod place;
 mod settings;
-mod state;
 
-use std::io::Write;
+use console::print;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -37,7 +32,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if let Some(message) = err.message() {
-                say(message);
+                console::say(message);
             }
             ExitCode::from(err.status())
         }
@@ -55,7 +50,7 @@ fn run() -> error::Result<()> {
             Ok(())
         }
         cli::Command::Go(args) => Err(go::exec(&args)),
-        cli::Command::Build(request) => pipeline::run(request),
+        cli::Command::Build(request) => build::run(request),
         cli::Command::Test(request) => gotest::run(request),
         cli::Command::Inspect { file, json } => inspect::inspect(&file, json),
         cli::Command::Verify { file } => inspect::verify(&file),
@@ -65,17 +60,4 @@ fn run() -> error::Result<()> {
             output,
         } => inspect::extract(level, &file, &output),
     }
-}
-
-/// Prints `mgo: <message>` on stderr. A closed or full stderr is not an
-/// error: mgo's outcome is its exit status, never a crash on a write.
-pub fn say(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "mgo: {message}");
-}
-
-/// Prints `text` on stdout; a closed stdout is ignored, as in [`say`].
-pub fn print(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
 }

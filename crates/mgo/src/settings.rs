@@ -1,7 +1,7 @@
 //! mgo's environment variables, read and checked once, before anything runs.
 
 use crate::cli::{self, Request};
-use crate::compress;
+use crate::encode;
 use crate::error::{Result, fail};
 use std::env;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ pub struct Settings {
     /// `MGO_COMPRESS`, as given (part of the no-op state) and parsed.
     pub compress_text: String,
     /// The parsed mode.
-    pub compression: compress::Mode,
+    pub compression: encode::Mode,
     /// `MGO_LAUNCH`: the table flags.
     pub flags: u32,
     /// Where mgo keeps what it needs to skip up-to-date rebuilds
@@ -77,16 +77,16 @@ fn parallel_builds() -> Result<usize> {
     }
 }
 
-fn compression_mode() -> Result<(String, compress::Mode)> {
+fn compression_mode() -> Result<(String, encode::Mode)> {
     match env::var("MGO_COMPRESS") {
-        Err(env::VarError::NotPresent) => Ok((String::new(), compress::Mode::Raw)),
+        Err(env::VarError::NotPresent) => Ok((String::new(), encode::Mode::Raw)),
         Ok(value) => {
-            let mode = compress::Mode::parse(&value).map_err(fail)?;
+            let mode = encode::Mode::parse(&value).map_err(fail)?;
             Ok((value, mode))
         }
         Err(env::VarError::NotUnicode(_)) => Err(fail(format!(
             "MGO_COMPRESS is not valid text: use {}",
-            compress::FORMS
+            encode::FORMS
         ))),
     }
 }

@@ -45,7 +45,7 @@ pub fn all() -> [&'static [u8]; 7] {
 pub fn by_identity(identity: &str) -> Option<&'static [u8]> {
     all()
         .into_iter()
-        .find(|l| crate::read::identity_in(l).as_deref() == Some(identity))
+        .find(|l| crate::bundle::read::identity_in(l).as_deref() == Some(identity))
 }
 
 /// What the identity string of this mgo's launchers starts with.

@@ -3,7 +3,8 @@
 //! would decode it. `inspect`, `verify`, `extract` and the up-to-date check
 //! of rebuilds all read bundles through here.
 
-use mgo_format::{Blocks, Encoding, Entry, SEGMENT_TYPE, SectionRecord, Sections, Table};
+use crate::encode::decode_block;
+use mgo_format::{Blocks, Entry, SEGMENT_TYPE, SectionRecord, Sections, Table};
 use object::elf::FileHeader64;
 use object::endian::LittleEndian as LE;
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
@@ -219,7 +220,7 @@ impl Bundle {
             let records: Vec<SectionRecord> =
                 (0..sections.len()).map(|i| sections.get(i)).collect();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let file = crate::dwarf::rebuild(&image, &records, threads).map_err(damage)?;
+            let file = crate::encode::dwarf::rebuild(&image, &records, threads).map_err(damage)?;
             drop(image);
             take(&file)?;
         }
@@ -372,37 +373,4 @@ pub fn identity_in(bytes: &[u8]) -> Option<String> {
     text.chars()
         .all(|c| c.is_ascii_graphic() || c == ' ')
         .then(|| text.to_owned())
-}
-
-/// Decodes one block as the launcher does: zstd with the reference's prefix
-/// as a raw-content dictionary, DEFLATE and LZ4 on their own.
-pub fn decode_block(
-    encoding: Encoding,
-    stored: &[u8],
-    size: usize,
-    dictionary: &[u8],
-) -> Result<Vec<u8>, String> {
-    match encoding {
-        Encoding::Raw => Ok(stored.to_vec()),
-        Encoding::Zstd => {
-            let mut context = zstd_safe::DCtx::create();
-            let mut out = Vec::with_capacity(size);
-            context
-                .decompress_using_dict(&mut out, stored, dictionary)
-                .map_err(|code| format!("zstd: {}", zstd_safe::get_error_name(code)))?;
-            Ok(out)
-        }
-        Encoding::Deflate => {
-            let mut out = vec![0u8; size];
-            let n = libdeflater::Decompressor::new()
-                .deflate_decompress(stored, &mut out)
-                .map_err(|e| format!("deflate: {e}"))?;
-            out.truncate(n);
-            Ok(out)
-        }
-        Encoding::Lz4 => {
-            let size = i32::try_from(size).map_err(|_| "lz4: block too large".to_owned())?;
-            lz4::block::decompress(stored, Some(size)).map_err(|e| format!("lz4: {e}"))
-        }
-    }
 }

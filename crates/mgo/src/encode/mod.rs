@@ -9,82 +9,21 @@
 //! `Z` modes, on the reference variant), the output is the same whatever the
 //! number of threads.
 
+mod blocks;
+mod codec;
+pub mod dwarf;
+mod mode;
+mod parallel;
+
+pub use blocks::{Piece, cut, loadable_ranges};
+pub use codec::decode_block;
+use codec::{Compressor, ReferenceDictionary};
+pub use mode::{FORMS, Mode};
+pub use parallel::parallel_map;
+
 use mgo_format::{BlockRecord, Encoding, SectionRecord, StoredVariant};
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Largest block, in decoded bytes. Smaller blocks share the launcher's work
-/// out more evenly and need smaller buffers there; larger ones compress
-/// better (docs/DESIGN.md, "Blocks", gives the measurements behind this
-/// value).
-pub const CHUNK_SIZE: usize = 1 << 20;
-
-/// Largest block of what no segment maps (DWARF, symbols): only a memfd
-/// start and extraction decode those, whole, so fewer, larger blocks cost
-/// nothing at start and save build time: in the `Z` modes below level 13,
-/// zstd indexes the whole reference again for every block (measured on
-/// cmd/go at Z3: 4.1 s with 1 MiB blocks, see docs/DESIGN.md, "Blocks").
-pub const UNLOADED_CHUNK_SIZE: usize = 4 << 20;
-
-// Readers refuse blocks above the format's limit.
-const _: () = assert!(UNLOADED_CHUNK_SIZE as u64 <= mgo_format::MAX_BLOCK_SIZE);
-
-/// What `MGO_COMPRESS` asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Unset or empty: variants stored as they are.
-    Raw,
-    /// `gN`: DEFLATE at level N (1 to 9, as gzip's levels).
-    Deflate(u8),
-    /// `zN`: zstd at level N, each variant on its own.
-    Zstd(i32),
-    /// `ZN`: zstd at level N, other variants against a reference variant.
-    ZstdAgainstReference(i32),
-    /// `lz4`: LZ4 high-compression blocks, the fastest to decode.
-    Lz4,
-}
-
-/// The accepted forms, for error messages and help.
-pub const FORMS: &str = "g1..g9 (gzip/deflate), z1..z22 (zstd), Z1..Z22 (zstd, variants against each other), lz4 (fastest start), or empty for none";
-
-/// The highest zstd level (zstd's `--ultra` -22).
-const ZSTD_MAX_LEVEL: i32 = 22;
-
-/// LZ4's highest high-compression level: slower to build, not to decode.
-const LZ4_HC_LEVEL: i32 = 12;
-
-impl Mode {
-    /// Parses an `MGO_COMPRESS` value.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let level = |digits: &str, max: i32| {
-            digits
-                .parse::<i32>()
-                .ok()
-                .filter(|n| (1..=max).contains(n) && !digits.starts_with(['0', '+']))
-        };
-        let mode = match value.split_at_checked(1) {
-            _ if value.is_empty() => Some(Self::Raw),
-            _ if value == "lz4" => Some(Self::Lz4),
-            Some(("g", digits)) => level(digits, 9).map(|n| Self::Deflate(n as u8)),
-            Some(("z", digits)) => level(digits, ZSTD_MAX_LEVEL).map(Self::Zstd),
-            Some(("Z", digits)) => level(digits, ZSTD_MAX_LEVEL).map(Self::ZstdAgainstReference),
-            Some(_) | None => None,
-        };
-        mode.ok_or_else(|| format!("MGO_COMPRESS={value} is not a compression mode: use {FORMS}"))
-    }
-
-    /// The encoding of the stored variants.
-    pub fn encoding(self) -> Encoding {
-        match self {
-            Self::Raw => Encoding::Raw,
-            Self::Deflate(_) => Encoding::Deflate,
-            Self::Zstd(_) | Self::ZstdAgainstReference(_) => Encoding::Zstd,
-            Self::Lz4 => Encoding::Lz4,
-        }
-    }
-}
 
 /// One variant ready to be laid out.
 pub struct Encoded<'a> {
@@ -127,96 +66,6 @@ impl Encoded<'_> {
 /// the measurements).
 pub fn reference_level(levels: &[u8]) -> Option<u8> {
     levels.last().copied()
-}
-
-/// Size of the first block: one page, which holds the ELF header and the
-/// program headers, so that the launcher can decode it on its own to plan
-/// the mapping before it decodes the rest straight into place.
-pub const FIRST_BLOCK: usize = 4096;
-
-const PAGE: usize = 4096;
-
-/// The file ranges the kernel maps for the executable's PT_LOAD segments,
-/// whole pages, within the file; none if it is not an ELF executable.
-pub fn loadable_ranges(executable: &[u8]) -> Vec<Range<usize>> {
-    use object::read::elf::{FileHeader, ProgramHeader};
-    let endian = object::LittleEndian;
-    let Ok(header) = object::elf::FileHeader64::<object::LittleEndian>::parse(executable) else {
-        return Vec::new();
-    };
-    let Ok(headers) = header.program_headers(endian, executable) else {
-        return Vec::new();
-    };
-    headers
-        .iter()
-        .filter(|p| p.p_type(endian) == object::elf::PT_LOAD && p.p_filesz(endian) > 0)
-        .map(|p| {
-            let offset = p.p_offset(endian) as usize;
-            let end = offset.saturating_add(p.p_filesz(endian) as usize);
-            let start = offset / PAGE * PAGE;
-            start.min(executable.len())
-                ..end
-                    .div_ceil(PAGE)
-                    .saturating_mul(PAGE)
-                    .min(executable.len())
-        })
-        .filter(|r| !r.is_empty())
-        .collect()
-}
-
-/// One block of an executable.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Piece {
-    /// Its bytes' range in the executable.
-    pub range: Range<usize>,
-    /// Whether a PT_LOAD segment maps any of them: the launcher's mapped
-    /// start needs exactly these blocks.
-    pub loadable: bool,
-}
-
-/// Cuts an executable into blocks (docs/FORMAT.md, "What mgo writes"): the
-/// first page alone, then cuts at every boundary of a segment's file pages,
-/// so that each block lies wholly inside or wholly outside what a segment
-/// maps, and at most [`CHUNK_SIZE`] bytes in each loadable block,
-/// [`UNLOADED_CHUNK_SIZE`] in the others.
-pub fn cut(executable: &[u8], sections: &[SectionRecord]) -> Vec<Piece> {
-    let size = executable.len();
-    let loadable = loadable_ranges(executable);
-    let mut points: Vec<usize> = vec![0, FIRST_BLOCK.min(size), size];
-    // Where the inflated sections begin: a reader that re-creates the
-    // executable decodes the blocks before it straight into place and the
-    // rest aside, to deflate sections from (docs/LAUNCHER.md). A cut there
-    // saves it decoding a block into both.
-    if let Some(first) = sections.first() {
-        points.push(first.image_offset as usize);
-    }
-    for range in &loadable {
-        points.push(range.start);
-        points.push(range.end);
-    }
-    points.sort_unstable();
-    points.dedup();
-    let mut pieces = Vec::new();
-    for pair in points.windows(2) {
-        let &[start, end] = pair else { continue };
-        // Cut at every loadable boundary, a span is wholly loadable or not.
-        let loaded = loadable.iter().any(|r| r.start < end && start < r.end);
-        let chunk = if loaded {
-            CHUNK_SIZE
-        } else {
-            UNLOADED_CHUNK_SIZE
-        };
-        let mut at = start;
-        while at < end {
-            let next = (at + chunk).min(end);
-            pieces.push(Piece {
-                range: at..next,
-                loadable: loaded,
-            });
-            at = next;
-        }
-    }
-    pieces
 }
 
 /// The dictionary of a block compressed against the reference: the
@@ -285,7 +134,7 @@ pub fn encode<'a>(
     // What the blocks tile: each build with its reproducible compressed
     // DWARF inflated, which the compressor can then compress across
     // levels (docs/FORMAT.md, "Inflated sections").
-    let expanded = crate::dwarf::expand_all(builds, threads)?;
+    let expanded = dwarf::expand_all(builds, threads)?;
     let images: Vec<&[u8]> = expanded.iter().map(|e| &e.image[..]).collect();
     let pieces: Vec<Vec<Piece>> = expanded
         .iter()
@@ -397,198 +246,9 @@ pub fn encode<'a>(
     Ok(encoded)
 }
 
-/// From this zstd level on (the binary-tree match finders), blocks are
-/// compressed against a dictionary prepared once from the reference: those
-/// finders see the whole reference, and loading it for every block would
-/// cost as much as compressing it each time. Below it, the fast match
-/// finders only index the reference's last window, so each block instead
-/// gets the reference as a prefix and long-distance matching, which indexes
-/// all of it quickly (measured on cmd/go: v3 against v4 at level 3, 11.1 MB
-/// without long matching, 5.6 MB with it).
-const PREPARED_DICTIONARY_LEVEL: i32 = 13;
-
-/// The reference variant, as every block compressed against it sees it.
-struct ReferenceDictionary<'a> {
-    bytes: &'a [u8],
-    prepared: Option<zstd_safe::CDict<'static>>,
-    /// Window that reaches from any block back to the reference's start.
-    window_log: u32,
-}
-
-impl<'a> ReferenceDictionary<'a> {
-    fn new(reference: &'a [u8], level: i32) -> Result<Self, String> {
-        let prepared = if level >= PREPARED_DICTIONARY_LEVEL {
-            Some(
-                zstd_safe::CDict::try_create(reference, level)
-                    .ok_or("zstd could not prepare the reference variant as a dictionary")?,
-            )
-        } else {
-            None
-        };
-        let reach = (reference.len() + CHUNK_SIZE).next_power_of_two();
-        Ok(Self {
-            bytes: reference,
-            prepared,
-            window_log: reach.trailing_zeros().clamp(10, 30),
-        })
-    }
-}
-
-/// A thread's compression state, reused for all its chunks.
-struct Compressor<'d> {
-    zstd: Option<zstd_safe::CCtx<'d>>,
-    deflate: Option<(u8, libdeflater::Compressor)>,
-}
-
-impl<'d> Compressor<'d> {
-    fn new() -> Self {
-        Self {
-            zstd: None,
-            deflate: None,
-        }
-    }
-
-    fn compress(
-        &mut self,
-        mode: Mode,
-        chunk: &[u8],
-        reference: Option<&'d ReferenceDictionary<'d>>,
-    ) -> Result<Vec<u8>, String> {
-        match mode {
-            Mode::Raw => Ok(chunk.to_vec()),
-            Mode::Deflate(level) => {
-                let reuse = matches!(&self.deflate, Some((l, _)) if *l == level);
-                if !reuse {
-                    let lvl = libdeflater::CompressionLvl::new(i32::from(level))
-                        .map_err(|_| format!("deflate level {level} is not supported"))?;
-                    self.deflate = Some((level, libdeflater::Compressor::new(lvl)));
-                }
-                let (_, compressor) = self.deflate.as_mut().ok_or("no deflate compressor")?;
-                let mut out = vec![0u8; compressor.deflate_compress_bound(chunk.len())];
-                let len = compressor
-                    .deflate_compress(chunk, &mut out)
-                    .map_err(|e| format!("deflate compression failed: {e}"))?;
-                out.truncate(len);
-                Ok(out)
-            }
-            Mode::Lz4 => {
-                let mut out =
-                    vec![0u8; lz4::block::compress_bound(chunk.len()).map_err(|e| e.to_string())?];
-                let len = lz4::block::compress_to_buffer(
-                    chunk,
-                    Some(lz4::block::CompressionMode::HIGHCOMPRESSION(LZ4_HC_LEVEL)),
-                    false,
-                    &mut out,
-                )
-                .map_err(|e| format!("LZ4 compression failed: {e}"))?;
-                out.truncate(len);
-                Ok(out)
-            }
-            Mode::Zstd(level) | Mode::ZstdAgainstReference(level) => {
-                let context = self.zstd.get_or_insert_with(zstd_safe::CCtx::create);
-                let zstd_error = |code: usize| {
-                    format!(
-                        "zstd compression failed: {}",
-                        zstd_safe::get_error_name(code)
-                    )
-                };
-                use zstd_safe::CParameter as P;
-                context
-                    .reset(zstd_safe::ResetDirective::SessionAndParameters)
-                    .map_err(zstd_error)?;
-                for parameter in [
-                    P::CompressionLevel(level),
-                    P::ContentSizeFlag(true),
-                    P::ChecksumFlag(false),
-                    P::DictIdFlag(false),
-                ] {
-                    context.set_parameter(parameter).map_err(zstd_error)?;
-                }
-                if let Some(reference) = reference {
-                    context
-                        .set_parameter(P::WindowLog(reference.window_log))
-                        .map_err(zstd_error)?;
-                    match &reference.prepared {
-                        Some(prepared) => {
-                            context
-                                .set_parameter(P::ForceAttachDict(
-                                    zstd_safe::DictAttachPref::ForceAttach,
-                                ))
-                                .map_err(zstd_error)?;
-                            context.ref_cdict(prepared).map_err(zstd_error)?;
-                        }
-                        None => {
-                            context
-                                .set_parameter(P::EnableLongDistanceMatching(true))
-                                .map_err(zstd_error)?;
-                        }
-                    }
-                }
-                let mut out = Vec::with_capacity(zstd_safe::compress_bound(chunk.len()));
-                if let Some(ReferenceDictionary {
-                    bytes,
-                    prepared: None,
-                    ..
-                }) = reference
-                {
-                    // Only valid for the next frame, so set per chunk.
-                    context.ref_prefix(bytes).map_err(zstd_error)?;
-                }
-                context.compress2(&mut out, chunk).map_err(zstd_error)?;
-                Ok(out)
-            }
-        }
-    }
-}
-
-/// Runs `job(state, item)` for every item on up to `threads` threads, each
-/// with its own `state`, and returns the results in item order.
-pub fn parallel_map<I: Sync, S, T: Send>(
-    items: &[I],
-    threads: usize,
-    state: impl Fn() -> S + Sync,
-    job: impl Fn(&mut S, &I) -> Result<T, String> + Sync,
-) -> Result<Vec<T>, String> {
-    let slots: Vec<Mutex<Option<Result<T, String>>>> =
-        items.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, items.len().max(1)) {
-            scope.spawn(|| {
-                let mut state = state();
-                loop {
-                    let j = next.fetch_add(1, Ordering::Relaxed);
-                    let (Some(item), Some(slot)) = (items.get(j), slots.get(j)) else {
-                        break;
-                    };
-                    // A signal stops compression at the next chunk.
-                    let result = if crate::interrupt::interrupted() {
-                        Err("interrupted".to_owned())
-                    } else {
-                        job(&mut state, item)
-                    };
-                    let failed = result.is_err();
-                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-                    if failed {
-                        // Stop everyone: the first error is reported.
-                        next.store(items.len(), Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .unwrap_or_else(|| Err("compression stopped after an error".into()))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::blocks::{CHUNK_SIZE, FIRST_BLOCK, UNLOADED_CHUNK_SIZE};
     use super::*;
     use mgo_format::{BLOCK_RECORD_SIZE, Blocks, Table, write_blocks};
 
@@ -642,7 +302,7 @@ mod tests {
     }
 
     fn decode(encoding: Encoding, stored: &[u8], size: usize, dictionary: &[u8]) -> Vec<u8> {
-        crate::read::decode_block(encoding, stored, size, dictionary).unwrap()
+        decode_block(encoding, stored, size, dictionary).unwrap()
     }
 
     /// Lays `encoded` out as the bundle writer does, reads it back through

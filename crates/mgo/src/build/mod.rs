@@ -5,14 +5,17 @@
 //! (`bundle`), placing it (`output`), and the shortcut for up-to-date
 //! rebuilds (`state`).
 
+pub mod state;
+
+use crate::bundle::{self, launchers, read};
 use crate::cli::{GoVerb, Request};
 use crate::error::{self, Result, fail};
 use crate::go::{self, GoEnv, LevelRun, OnFailure, Relay};
-use crate::output::{self, Destination};
-use crate::scratch::Scratch;
+use crate::place::scratch::Scratch;
+use crate::place::{self, Destination};
 use crate::settings::{self, Settings};
-use crate::state::{self, State};
-use crate::{bundle, compress, interrupt, launchers, read};
+use crate::{encode, interrupt};
+use state::State;
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -31,7 +34,7 @@ pub fn run(mut request: Request) -> Result<()> {
         return Err(go::exec(&request.passthrough));
     }
     if let Some(mode) = settings::non_executable_buildmode(&request) {
-        crate::say(&format!(
+        crate::console::say(&format!(
             "-buildmode={mode} does not make an executable: go {} builds it once; the output is not a bundle",
             request.verb.word()
         ));
@@ -286,7 +289,7 @@ impl Job {
             Destination::Discard => Target::Discard,
             Destination::File(dest) => {
                 // Checked before building too, to fail fast (go checks after).
-                output::check_replaceable(&dest)?;
+                place::check_replaceable(&dest)?;
                 Target::File {
                     dest,
                     stream: false,
@@ -534,7 +537,7 @@ impl Job {
             .collect();
         if names == expected && untouched.iter().all(|&u| u) {
             for program in &previous.programs {
-                output::touch(&program.dest).map_err(|e| {
+                place::touch(&program.dest).map_err(|e| {
                     fail(format!(
                         "cannot update {}: {e}",
                         crate::error::shown(&program.dest)
@@ -575,7 +578,7 @@ impl Job {
                 Target::Dir(dir) | Target::Install(dir) => dir.join(&name),
                 Target::Nothing | Target::Discard => continue,
             };
-            output::check_replaceable(&dest)?;
+            place::check_replaceable(&dest)?;
             programs.push(Program {
                 temp_name: name,
                 dest,
@@ -601,15 +604,15 @@ impl Job {
         let mode = fs::metadata(lowest_path)
             .map(|m| m.permissions().mode())
             .unwrap_or(0o755);
-        if !output::is_elf(lowest_path) {
+        if !place::is_elf(lowest_path) {
             // go build -o FILE on a library writes a package archive: what
             // go build writes, at the lowest level, is written.
             let bytes = fs::read(lowest_path).map_err(|e| describe(&e))?;
-            crate::say(&format!(
+            crate::console::say(&format!(
                 "{} is a package archive (not a main package): wrote go build's GOAMD64=v{lowest} output, not a bundle",
                 crate::error::shown(&program.dest)
             ));
-            output::place(&program.dest, &bytes, mode)?;
+            place::place(&program.dest, &bytes, mode)?;
             return Ok(None);
         }
         let mut builds = Vec::with_capacity(program.variants.len());
@@ -629,18 +632,18 @@ impl Job {
             .map_err(|e| describe(&e))?
             .unwrap_or_default();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let encoded = compress::encode(&builds, self.settings.compression, threads);
+        let encoded = encode::encode(&builds, self.settings.compression, threads);
         interrupt::check()?;
         let encoded = encoded.map_err(|e| describe(&e))?;
-        let stored = encoded.iter().map(compress::Encoded::as_stored).collect();
+        let stored = encoded.iter().map(encode::Encoded::as_stored).collect();
         let inflated_dwarf = encoded.iter().any(|e| !e.sections().is_empty());
         let launcher =
             launchers::for_encoding(self.settings.compression.encoding(), inflated_dwarf);
         let plan = bundle::Plan::new(launcher, stored, self.settings.flags, buildinfo)
             .map_err(|e| describe(&e))?;
-        Ok(match output::place(&program.dest, &plan, mode)? {
-            output::Placed::Streamed => None,
-            output::Placed::Written | output::Placed::Kept => state::identity(&program.dest),
+        Ok(match place::place(&program.dest, &plan, mode)? {
+            place::Placed::Streamed => None,
+            place::Placed::Written | place::Placed::Kept => state::identity(&program.dest),
         })
     }
 }

@@ -21,6 +21,8 @@
 //! same bytes is left as it is and only its times are updated, as go does
 //! for an up-to-date executable.
 
+pub mod scratch;
+
 use crate::error::{Result, fail};
 use crate::interrupt;
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};

@@ -51,7 +51,10 @@ impl Scratch {
         let lock = lock_in(dir.path()).map_err(describe)?;
         // From here on removed by `remove`, whose order TempDir lacks.
         let dir = dir.keep();
-        interrupt::set_temporary(Some(dir.clone()));
+        let doomed = dir.clone();
+        interrupt::set_cleanup(Some(Box::new(move || {
+            let _ = remove(&doomed);
+        })));
         Ok(Self { dir, _lock: lock })
     }
 
@@ -71,7 +74,7 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        interrupt::set_temporary(None);
+        interrupt::set_cleanup(None);
         let _ = remove(&self.dir);
     }
 }

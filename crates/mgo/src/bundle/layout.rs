@@ -394,7 +394,7 @@ fn pad(out: &mut dyn Write, mut n: u64) -> io::Result<()> {
     Ok(())
 }
 
-impl crate::output::Contents for Plan<'_> {
+impl crate::place::Contents for Plan<'_> {
     fn size(&self) -> u64 {
         Plan::size(self)
     }

@@ -1,9 +1,10 @@
 //! `mgo inspect`, `mgo verify` and `mgo extract`: reading a bundle without
 //! running it.
 
+use crate::bundle::read::{Bundle, OpenError};
+use crate::bundle::{self, buildinfo, launchers};
 use crate::error::{Result, fail, shown, usage};
-use crate::read::{Bundle, OpenError};
-use crate::{buildinfo, bundle, cpu, launchers, output};
+use crate::{cpu, place};
 use mgo_format::{BlockRecord, Entry, SectionRecord, StoredVariant};
 use serde_json::json;
 use std::fmt::Write as _;
@@ -242,7 +243,7 @@ pub fn inspect(file: &Path, as_json: bool) -> Result<()> {
         let _ = writeln!(text, "  here      {}", choice_text(&choice));
         text
     };
-    crate::print(&text);
+    crate::console::print(&text);
     Ok(())
 }
 
@@ -303,7 +304,7 @@ pub fn verify(file: &Path) -> Result<()> {
         report.push_str(&line);
         report.push('\n');
     }
-    crate::print(&report);
+    crate::console::print(&report);
     if damaged {
         return Err(fail(format!("{} is damaged", shown(file))));
     }
@@ -433,7 +434,7 @@ fn verify_damaged_table(file: &Path, err: mgo_format::Error) -> Result<()> {
     let bytes =
         std::fs::read(file).map_err(|e| fail(format!("cannot read {}: {e}", shown(file))))?;
     let mut report = format!("bundle table: DAMAGED: {err}\n");
-    let identity = crate::read::identity_in(&bytes);
+    let identity = crate::bundle::read::identity_in(&bytes);
     match identity.as_deref().and_then(launchers::by_identity) {
         Some(launcher) => {
             // Past the ELF header and program headers, which the writer
@@ -464,7 +465,7 @@ fn verify_damaged_table(file: &Path, err: mgo_format::Error) -> Result<()> {
         }
         None => report.push_str("launcher: NOT CHECKED: no launcher identity of this mgo's\n"),
     }
-    crate::print(&report);
+    crate::console::print(&report);
     Err(fail(format!("{} is damaged", shown(file))))
 }
 
@@ -488,12 +489,12 @@ pub fn extract(level: Option<u8>, file: &Path, out: &Path) -> Result<()> {
                 "extract: refusing to write an executable to a terminal: use -o FILE, or redirect",
             ));
         }
-        return output::Contents::write_to(&bytes, &mut stdout)
+        return place::Contents::write_to(&bytes, &mut stdout)
             .and_then(|()| stdout.flush())
             .map_err(|e| fail(format!("cannot write to standard output: {e}")));
     }
-    output::check_replaceable(out)?;
-    output::place(out, &bytes, 0o777 & !umask())?;
+    place::check_replaceable(out)?;
+    place::place(out, &bytes, 0o777 & !umask())?;
     Ok(())
 }
 
@@ -525,7 +526,7 @@ struct Spilled {
     size: u64,
 }
 
-impl output::Contents for Spilled {
+impl place::Contents for Spilled {
     fn size(&self) -> u64 {
         self.size
     }

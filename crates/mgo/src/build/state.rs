@@ -14,7 +14,7 @@
 //! every source file there: any change means a full rebuild. The state
 //! lives outside the bundle, which stays a pure function of its inputs.
 
-use crate::read::Bundle;
+use crate::bundle::read::Bundle;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
@@ -330,7 +330,7 @@ pub fn forget(path: &Path) {
 
 /// Marks a state as used (its time decides when it is forgotten).
 pub fn mark_used(path: &Path) {
-    let _ = crate::output::touch(path);
+    let _ = crate::place::touch(path);
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@
 //! exact; the variant's checksum covers the executable, so a wrong byte
 //! could never go unnoticed anyway.
 
-use crate::compress::{loadable_ranges, parallel_map};
+use super::blocks::loadable_ranges;
+use super::parallel::parallel_map;
 use mgo_format::SectionRecord;
 use mgo_goflate::Encoder;
 use object::read::elf::{FileHeader, SectionHeader};

@@ -1,0 +1,11 @@
+//! The bundle as an ELF file, both ways: laying out and writing a bundle
+//! from encoded levels (`layout`), the launchers embedded at its start
+//! (`launchers`), and reading one back (`read`), Go's build information
+//! included (`buildinfo`).
+
+pub mod buildinfo;
+pub mod launchers;
+mod layout;
+pub mod read;
+
+pub use layout::{Plan, go_buildinfo};

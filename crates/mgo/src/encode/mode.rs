@@ -1,0 +1,59 @@
+//! `MGO_COMPRESS`: the one place its value is parsed and its modes matched
+//! to what they store.
+
+use mgo_format::Encoding;
+
+/// What `MGO_COMPRESS` asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Unset or empty: variants stored as they are.
+    Raw,
+    /// `gN`: DEFLATE at level N (1 to 9, as gzip's levels).
+    Deflate(u8),
+    /// `zN`: zstd at level N, each variant on its own.
+    Zstd(i32),
+    /// `ZN`: zstd at level N, other variants against a reference variant.
+    ZstdAgainstReference(i32),
+    /// `lz4`: LZ4 high-compression blocks, the fastest to decode.
+    Lz4,
+}
+
+/// The accepted forms, for error messages and help.
+pub const FORMS: &str = "g1..g9 (gzip/deflate), z1..z22 (zstd), Z1..Z22 (zstd, variants against each other), lz4 (fastest start), or empty for none";
+
+/// The highest zstd level (zstd's `--ultra` -22).
+const ZSTD_MAX_LEVEL: i32 = 22;
+
+/// LZ4's highest high-compression level: slower to build, not to decode.
+pub(super) const LZ4_HC_LEVEL: i32 = 12;
+
+impl Mode {
+    /// Parses an `MGO_COMPRESS` value.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let level = |digits: &str, max: i32| {
+            digits
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n) && !digits.starts_with(['0', '+']))
+        };
+        let mode = match value.split_at_checked(1) {
+            _ if value.is_empty() => Some(Self::Raw),
+            _ if value == "lz4" => Some(Self::Lz4),
+            Some(("g", digits)) => level(digits, 9).map(|n| Self::Deflate(n as u8)),
+            Some(("z", digits)) => level(digits, ZSTD_MAX_LEVEL).map(Self::Zstd),
+            Some(("Z", digits)) => level(digits, ZSTD_MAX_LEVEL).map(Self::ZstdAgainstReference),
+            Some(_) | None => None,
+        };
+        mode.ok_or_else(|| format!("MGO_COMPRESS={value} is not a compression mode: use {FORMS}"))
+    }
+
+    /// The encoding of the stored variants.
+    pub fn encoding(self) -> Encoding {
+        match self {
+            Self::Raw => Encoding::Raw,
+            Self::Deflate(_) => Encoding::Deflate,
+            Self::Zstd(_) | Self::ZstdAgainstReference(_) => Encoding::Zstd,
+            Self::Lz4 => Encoding::Lz4,
+        }
+    }
+}
