@@ -1,12 +1,17 @@
 //! The command's one error type. Every failure becomes an `Error`, and its
 //! exit status is decided here and nowhere else (docs/CLI.md, "Exit status").
+//!
+//! A message reads as ripgrep's do: what failed, then its causes, each after
+//! a colon (`mgo: cannot write app: compressing the v3 build: zstd: ...`).
+//! A step adds what it was doing with [`Context`]; the cause it got keeps
+//! its words.
 
 use std::fmt;
 use std::process::ExitStatus;
 
 /// Why mgo stops: what to say (if go has not said it all) and what kind of
 /// failure it is, which decides the exit status.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Error {
     message: Option<String>,
     kind: Kind,
@@ -39,6 +44,34 @@ pub fn shown(path: &std::path::Path) -> String {
 
 /// The command's results.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Any library error becomes a failure (status 1) whose message is its
+/// own; the caller then says what it was doing with [`Context`]. `Error`
+/// deliberately does not implement `std::error::Error`, or this would
+/// conflict with `From<Error> for Error`.
+impl<E: std::error::Error> From<E> for Error {
+    fn from(cause: E) -> Self {
+        fail(cause.to_string())
+    }
+}
+
+/// What a step was doing when its cause failed.
+pub trait Context<T> {
+    /// `what: <cause>`.
+    fn context(self, what: impl fmt::Display) -> Result<T>;
+    /// As [`Context::context`], for a `what` that costs something to say.
+    fn with_context<S: fmt::Display>(self, what: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
+    fn context(self, what: impl fmt::Display) -> Result<T> {
+        self.map_err(|cause| cause.into().within(what))
+    }
+
+    fn with_context<S: fmt::Display>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|cause| cause.into().within(what()))
+    }
+}
 
 /// A failure mgo reports itself, status 1.
 pub fn fail(message: impl Into<String>) -> Error {
@@ -89,6 +122,19 @@ impl Error {
         }
     }
 
+    /// Puts `what` in front of the message: `what: <message>`. An
+    /// interruption or a failed go keeps its words (they say all there is),
+    /// and so does its status, whatever the step.
+    pub fn within(self, what: impl fmt::Display) -> Self {
+        match (self.kind, self.message) {
+            (Kind::Failed | Kind::Usage, Some(cause)) => Self {
+                message: Some(format!("{what}: {cause}")),
+                kind: self.kind,
+            },
+            (kind, message) => Self { message, kind },
+        }
+    }
+
     /// The line to print after `mgo: `, if any.
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
@@ -119,5 +165,32 @@ mod tests {
             go_failed(ExitStatus::from_raw(1 << 8), None).message(),
             None
         );
+    }
+
+    #[test]
+    fn context_puts_what_failed_before_its_cause() {
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let err = Err::<(), _>(io).context("cannot write app").unwrap_err();
+        assert_eq!(err.message(), Some("cannot write app: permission denied"));
+        assert_eq!(err.status(), 1);
+        let err = Err::<(), _>(fail("zstd: dst size too small"))
+            .context("compressing the v3 build")
+            .context("cannot bundle app")
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            Some("cannot bundle app: compressing the v3 build: zstd: dst size too small")
+        );
+    }
+
+    #[test]
+    fn context_keeps_an_interruption_and_go_s_own_status() {
+        let err = Err::<(), _>(interrupted())
+            .context("cannot write app")
+            .unwrap_err();
+        assert_eq!((err.status(), err.message()), (130, Some("interrupted")));
+        let go = go_failed(ExitStatus::from_raw(2 << 8), None);
+        let err = Err::<(), _>(go).context("building v2").unwrap_err();
+        assert_eq!((err.status(), err.message()), (2, None));
     }
 }

@@ -81,7 +81,7 @@ fn compression_mode() -> Result<(String, encode::Mode)> {
     match env::var("MGO_COMPRESS") {
         Err(env::VarError::NotPresent) => Ok((String::new(), encode::Mode::Raw)),
         Ok(value) => {
-            let mode = encode::Mode::parse(&value).map_err(fail)?;
+            let mode = encode::Mode::parse(&value)?;
             Ok((value, mode))
         }
         Err(env::VarError::NotUnicode(_)) => Err(fail(format!(

@@ -9,7 +9,7 @@ pub mod state;
 
 use crate::bundle::{self, launchers, read};
 use crate::cli::{GoVerb, Request};
-use crate::error::{self, Result, fail};
+use crate::error::{self, Context, Result, fail, shown};
 use crate::go::{self, GoEnv, LevelRun, OnFailure, Relay};
 use crate::place::scratch::Scratch;
 use crate::place::{self, Destination};
@@ -625,22 +625,29 @@ impl Job {
             })?;
             builds.push((*level, bytes));
         }
-        let buildinfo = builds
-            .first()
-            .map(|(_, bytes)| bundle::go_buildinfo(bytes))
-            .transpose()
-            .map_err(|e| describe(&e))?
-            .unwrap_or_default();
+        let lowest_bytes = builds.first().map_or(&[][..], |(_, bytes)| &bytes[..]);
+        let buildinfo = bundle::go_buildinfo(lowest_bytes).with_context(|| {
+            format!(
+                "cannot read the build information of go's GOAMD64=v{lowest} output {}",
+                shown(lowest_path)
+            )
+        })?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let encoded = encode::encode(&builds, self.settings.compression, threads);
         interrupt::check()?;
-        let encoded = encoded.map_err(|e| describe(&e))?;
+        let encoded = encoded.with_context(|| {
+            format!(
+                "cannot bundle {}: MGO_COMPRESS={}",
+                shown(&program.dest),
+                self.settings.compress_text
+            )
+        })?;
         let stored = encoded.iter().map(encode::Encoded::as_stored).collect();
         let inflated_dwarf = encoded.iter().any(|e| !e.sections().is_empty());
         let launcher =
             launchers::for_encoding(self.settings.compression.encoding(), inflated_dwarf);
         let plan = bundle::Plan::new(launcher, stored, self.settings.flags, buildinfo)
-            .map_err(|e| describe(&e))?;
+            .with_context(|| format!("cannot lay out {}", shown(&program.dest)))?;
         Ok(match place::place(&program.dest, &plan, mode)? {
             place::Placed::Streamed => None,
             place::Placed::Written | place::Placed::Kept => state::identity(&program.dest),

@@ -8,6 +8,7 @@
 //! lays a bundle out again from its own stored variants and compares: every
 //! byte that is not a variant's must come out the same.
 
+use crate::error::{Result, fail as error};
 use mgo_format::{LOAD_PLACEHOLDER_TYPE, SECTION_NAME, SEGMENT_TYPE, StoredVariant, VARIANT_ALIGN};
 use object::elf::{
     ET_EXEC, FileHeader64, PF_R, PT_LOAD, PT_NOTE, ProgramHeader64, ProgramType, SHT_PROGBITS,
@@ -17,25 +18,8 @@ use object::endian::{LittleEndian as LE, U32, U64};
 use object::pod::{bytes_of, slice_from_all_bytes};
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader, SectionHeader};
 use object::{Object, ObjectSection};
-use std::fmt;
 use std::io::{self, Write};
 use std::ops::Range;
-
-/// A bundle could not be assembled from its inputs.
-#[derive(Debug)]
-pub struct Error(String);
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
-
-fn error(message: impl Into<String>) -> Error {
-    Error(message.into())
-}
 
 /// Where the bundle segment claims to live in the address space. No loader
 /// maps it; the address exists so that `debug/buildinfo` (which reads a
@@ -54,7 +38,7 @@ fn align(value: u64, to: u64) -> u64 {
 
 /// The `.go.buildinfo` section of a Go executable: module path, dependencies
 /// and build settings, self-contained since Go 1.18.
-pub fn go_buildinfo(executable: &[u8]) -> Result<Vec<u8>, Error> {
+pub fn go_buildinfo(executable: &[u8]) -> Result<Vec<u8>> {
     let file = ElfFile64::<LE>::parse(executable)
         .map_err(|e| error(format!("the variant is not a 64-bit ELF executable: {e}")))?;
     let section = file
@@ -91,7 +75,7 @@ impl<'a> Plan<'a> {
         stored: Vec<StoredVariant<'a>>,
         flags: u32,
         buildinfo: Vec<u8>,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self> {
         let e = LE;
         let header = FileHeader64::<LE>::parse(launcher)
             .map_err(|err| error(format!("embedded launcher is not ELF64: {err}")))?;
@@ -339,7 +323,7 @@ fn place_segment_headers(
     phdrs: &mut [ProgramHeader64<LE>],
     launcher: &[u8],
     segment: [ProgramHeader64<LE>; 2],
-) -> Result<(), Error> {
+) -> Result<()> {
     let e = LE;
     let is_placeholder = |p: &ProgramHeader64<LE>| {
         p.p_type(e) == PT_NOTE
@@ -371,7 +355,7 @@ fn place_segment_headers(
 fn placeholder_note_type(header: &ProgramHeader64<LE>, launcher: &[u8]) -> Option<u32> {
     let e = LE;
     let note = header.data(e, launcher).unwrap_or(&[]);
-    let words: Result<&[U32<LE>], ()> = slice_from_all_bytes(note);
+    let words: std::result::Result<&[U32<LE>], ()> = slice_from_all_bytes(note);
     match words {
         Ok([namesz, descsz, kind, name])
             if namesz.get(e) == 4

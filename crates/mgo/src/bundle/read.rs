@@ -220,7 +220,8 @@ impl Bundle {
             let records: Vec<SectionRecord> =
                 (0..sections.len()).map(|i| sections.get(i)).collect();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let file = crate::encode::dwarf::rebuild(&image, &records, threads).map_err(damage)?;
+            let file = crate::encode::dwarf::rebuild(&image, &records, threads)
+                .map_err(|e| damage(e.to_string()))?;
             drop(image);
             take(&file)?;
         }

@@ -4,6 +4,7 @@
 
 use super::blocks::CHUNK_SIZE;
 use super::mode::{LZ4_HC_LEVEL, Mode};
+use crate::error::{Context, Result, fail};
 use mgo_format::Encoding;
 
 /// From this zstd level on (the binary-tree match finders), blocks are
@@ -25,11 +26,12 @@ pub(super) struct ReferenceDictionary<'a> {
 }
 
 impl<'a> ReferenceDictionary<'a> {
-    pub(super) fn new(reference: &'a [u8], level: i32) -> Result<Self, String> {
+    pub(super) fn new(reference: &'a [u8], level: i32) -> Result<Self> {
         let prepared = if level >= PREPARED_DICTIONARY_LEVEL {
             Some(
-                zstd_safe::CDict::try_create(reference, level)
-                    .ok_or("zstd could not prepare the reference variant as a dictionary")?,
+                zstd_safe::CDict::try_create(reference, level).ok_or_else(|| {
+                    fail("zstd could not prepare the reference variant as a dictionary")
+                })?,
             )
         } else {
             None
@@ -62,45 +64,43 @@ impl<'d> Compressor<'d> {
         mode: Mode,
         chunk: &[u8],
         reference: Option<&'d ReferenceDictionary<'d>>,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>> {
         match mode {
             Mode::Raw => Ok(chunk.to_vec()),
             Mode::Deflate(level) => {
                 let reuse = matches!(&self.deflate, Some((l, _)) if *l == level);
                 if !reuse {
                     let lvl = libdeflater::CompressionLvl::new(i32::from(level))
-                        .map_err(|_| format!("deflate level {level} is not supported"))?;
+                        .map_err(|_| fail(format!("deflate level {level} is not supported")))?;
                     self.deflate = Some((level, libdeflater::Compressor::new(lvl)));
                 }
-                let (_, compressor) = self.deflate.as_mut().ok_or("no deflate compressor")?;
+                let (_, compressor) = self
+                    .deflate
+                    .as_mut()
+                    .ok_or_else(|| fail("no deflate compressor"))?;
                 let mut out = vec![0u8; compressor.deflate_compress_bound(chunk.len())];
                 let len = compressor
                     .deflate_compress(chunk, &mut out)
-                    .map_err(|e| format!("deflate compression failed: {e}"))?;
+                    .context("deflate")?;
                 out.truncate(len);
                 Ok(out)
             }
             Mode::Lz4 => {
-                let mut out =
-                    vec![0u8; lz4::block::compress_bound(chunk.len()).map_err(|e| e.to_string())?];
+                let mut out = vec![0u8; lz4::block::compress_bound(chunk.len()).context("lz4")?];
                 let len = lz4::block::compress_to_buffer(
                     chunk,
                     Some(lz4::block::CompressionMode::HIGHCOMPRESSION(LZ4_HC_LEVEL)),
                     false,
                     &mut out,
                 )
-                .map_err(|e| format!("LZ4 compression failed: {e}"))?;
+                .context("lz4")?;
                 out.truncate(len);
                 Ok(out)
             }
             Mode::Zstd(level) | Mode::ZstdAgainstReference(level) => {
                 let context = self.zstd.get_or_insert_with(zstd_safe::CCtx::create);
-                let zstd_error = |code: usize| {
-                    format!(
-                        "zstd compression failed: {}",
-                        zstd_safe::get_error_name(code)
-                    )
-                };
+                let zstd_error =
+                    |code: usize| fail(format!("zstd: {}", zstd_safe::get_error_name(code)));
                 use zstd_safe::CParameter as P;
                 context
                     .reset(zstd_safe::ResetDirective::SessionAndParameters)
@@ -157,7 +157,7 @@ pub fn decode_block(
     stored: &[u8],
     size: usize,
     dictionary: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>> {
     match encoding {
         Encoding::Raw => Ok(stored.to_vec()),
         Encoding::Zstd => {
@@ -165,20 +165,20 @@ pub fn decode_block(
             let mut out = Vec::with_capacity(size);
             context
                 .decompress_using_dict(&mut out, stored, dictionary)
-                .map_err(|code| format!("zstd: {}", zstd_safe::get_error_name(code)))?;
+                .map_err(|code| fail(format!("zstd: {}", zstd_safe::get_error_name(code))))?;
             Ok(out)
         }
         Encoding::Deflate => {
             let mut out = vec![0u8; size];
             let n = libdeflater::Decompressor::new()
                 .deflate_decompress(stored, &mut out)
-                .map_err(|e| format!("deflate: {e}"))?;
+                .context("deflate")?;
             out.truncate(n);
             Ok(out)
         }
         Encoding::Lz4 => {
-            let size = i32::try_from(size).map_err(|_| "lz4: block too large".to_owned())?;
-            lz4::block::decompress(stored, Some(size)).map_err(|e| format!("lz4: {e}"))
+            let size = i32::try_from(size).map_err(|_| fail("lz4: block too large"))?;
+            lz4::block::decompress(stored, Some(size)).context("lz4")
         }
     }
 }

@@ -12,6 +12,7 @@
 
 use super::blocks::loadable_ranges;
 use super::parallel::parallel_map;
+use crate::error::{Result, fail};
 use mgo_format::SectionRecord;
 use mgo_goflate::Encoder;
 use object::read::elf::{FileHeader, SectionHeader};
@@ -117,7 +118,7 @@ fn reproducible(
 
 /// Each build as a compressed bundle stores it, its sections checked on up
 /// to `threads` threads.
-pub fn expand_all(builds: &[(u8, Vec<u8>)], threads: usize) -> Result<Vec<Expanded<'_>>, String> {
+pub fn expand_all(builds: &[(u8, Vec<u8>)], threads: usize) -> Result<Vec<Expanded<'_>>> {
     let jobs: Vec<Candidate> = builds
         .iter()
         .enumerate()
@@ -200,31 +201,31 @@ pub fn expand_all(builds: &[(u8, Vec<u8>)], threads: usize) -> Result<Vec<Expand
 /// Re-creates the executable from its `image` by deflating each section
 /// again, on up to `threads` threads; the caller checks the result against
 /// the variant's checksum.
-pub fn rebuild(
-    image: &[u8],
-    sections: &[SectionRecord],
-    threads: usize,
-) -> Result<Vec<u8>, String> {
+pub fn rebuild(image: &[u8], sections: &[SectionRecord], threads: usize) -> Result<Vec<u8>> {
     let streams = parallel_map(sections, threads, Encoder::boxed, |encoder, s| {
         let inflated = usize::try_from(s.image_offset)
             .ok()
             .zip(usize::try_from(s.inflated_size).ok())
             .and_then(|(at, len)| image.get(at..at.checked_add(len)?))
-            .ok_or("a section lies outside its variant")?;
-        let mut stream = vec![0u8; usize::try_from(s.stream_size).map_err(|e| e.to_string())?];
+            .ok_or_else(|| fail("a section lies outside its variant"))?;
+        let mut stream = vec![0u8; usize::try_from(s.stream_size)?];
         match encoder.zlib(inflated, &mut stream) {
             Some(len) if len == stream.len() => Ok(stream),
-            _ => Err(format!(
+            _ => Err(fail(format!(
                 "its section at offset {} does not deflate to its recorded size",
                 s.file_offset
-            )),
+            ))),
         }
     })?;
     let mut file = Vec::with_capacity(image.len());
     let mut copied = 0usize;
     for (s, stream) in sections.iter().zip(streams) {
-        let at = usize::try_from(s.image_offset).map_err(|e| e.to_string())?;
-        file.extend_from_slice(image.get(copied..at).ok_or("sections out of order")?);
+        let at = usize::try_from(s.image_offset)?;
+        file.extend_from_slice(
+            image
+                .get(copied..at)
+                .ok_or_else(|| fail("sections out of order"))?,
+        );
         file.extend_from_slice(&stream);
         copied = at + s.inflated_size as usize;
     }

@@ -21,6 +21,7 @@ use codec::{Compressor, ReferenceDictionary};
 pub use mode::{FORMS, Mode};
 pub use parallel::parallel_map;
 
+use crate::error::{Result, fail};
 use mgo_format::{BlockRecord, Encoding, SectionRecord, StoredVariant};
 use std::borrow::Cow;
 use std::ops::Range;
@@ -85,7 +86,7 @@ pub fn encode<'a>(
     builds: &'a [(u8, Vec<u8>)],
     mode: Mode,
     threads: usize,
-) -> Result<Vec<Encoded<'a>>, String> {
+) -> Result<Vec<Encoded<'a>>> {
     // Identical executables are encoded once; layout() then stores them once.
     let first_copy: Vec<usize> = builds
         .iter()
@@ -187,7 +188,7 @@ pub fn encode<'a>(
         Mode::ZstdAgainstReference(level) => level,
         _ => 0,
     };
-    let prepare = |dictionary: Dictionary| -> Result<Option<ReferenceDictionary<'_>>, String> {
+    let prepare = |dictionary: Dictionary| -> Result<Option<ReferenceDictionary<'_>>> {
         if dictionary == Dictionary::None || !jobs.iter().any(|job| job.2 == dictionary) {
             return Ok(None);
         }
@@ -234,7 +235,7 @@ pub fn encode<'a>(
         let (payload, records) = stored
             .get(source)
             .cloned()
-            .ok_or("internal error: a variant lost its encoding")?;
+            .ok_or_else(|| fail("internal error: a variant lost its encoding"))?;
         let against = reference.is_some_and(|(r, _)| r != source);
         let reference = if against { reference_level } else { 0 };
         encoded.push(Encoded {
@@ -263,7 +264,7 @@ mod tests {
         assert_eq!(Mode::parse("lz4"), Ok(Mode::Lz4));
         for bad in ["g0", "g10", "z23", "Z0", "z01", "z+1", "Z", "x", "lz", "é1"] {
             let err = Mode::parse(bad).unwrap_err();
-            assert!(err.contains(FORMS), "{bad}: {err}");
+            assert!(err.to_string().contains(FORMS), "{bad}: {err}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! `MGO_COMPRESS`: the one place its value is parsed and its modes matched
 //! to what they store.
 
+use crate::error::{Result, fail};
 use mgo_format::Encoding;
 
 /// What `MGO_COMPRESS` asked for.
@@ -29,7 +30,7 @@ pub(super) const LZ4_HC_LEVEL: i32 = 12;
 
 impl Mode {
     /// Parses an `MGO_COMPRESS` value.
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self> {
         let level = |digits: &str, max: i32| {
             digits
                 .parse::<i32>()
@@ -44,7 +45,11 @@ impl Mode {
             Some(("Z", digits)) => level(digits, ZSTD_MAX_LEVEL).map(Self::ZstdAgainstReference),
             Some(_) | None => None,
         };
-        mode.ok_or_else(|| format!("MGO_COMPRESS={value} is not a compression mode: use {FORMS}"))
+        mode.ok_or_else(|| {
+            fail(format!(
+                "MGO_COMPRESS={value} is not a compression mode: use {FORMS}"
+            ))
+        })
     }
 
     /// The encoding of the stored variants.

@@ -1,5 +1,6 @@
 //! Work shared out among threads, results kept in order.
 
+use crate::error::{self, Result, fail};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -9,10 +10,9 @@ pub fn parallel_map<I: Sync, S, T: Send>(
     items: &[I],
     threads: usize,
     state: impl Fn() -> S + Sync,
-    job: impl Fn(&mut S, &I) -> Result<T, String> + Sync,
-) -> Result<Vec<T>, String> {
-    let slots: Vec<Mutex<Option<Result<T, String>>>> =
-        items.iter().map(|_| Mutex::new(None)).collect();
+    job: impl Fn(&mut S, &I) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let slots: Vec<Mutex<Option<Result<T>>>> = items.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..threads.clamp(1, items.len().max(1)) {
@@ -25,7 +25,7 @@ pub fn parallel_map<I: Sync, S, T: Send>(
                     };
                     // A signal stops compression at the next chunk.
                     let result = if crate::interrupt::interrupted() {
-                        Err("interrupted".to_owned())
+                        Err(error::interrupted())
                     } else {
                         job(&mut state, item)
                     };
@@ -44,7 +44,7 @@ pub fn parallel_map<I: Sync, S, T: Send>(
         .map(|slot| {
             slot.into_inner()
                 .unwrap_or_else(|e| e.into_inner())
-                .unwrap_or_else(|| Err("compression stopped after an error".into()))
+                .unwrap_or_else(|| Err(fail("stopped after an error")))
         })
         .collect()
 }
