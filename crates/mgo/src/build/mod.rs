@@ -180,44 +180,73 @@ impl Job {
         self.levels.first().copied().unwrap_or(1)
     }
 
+    /// A build from top to bottom: the target, the up-to-date shortcut,
+    /// the levels, the bundles, the record for the next run.
     fn run(&self) -> Result<()> {
         let scratch = Scratch::create()?;
         let destination = self.destination()?;
-        // The target as the last run found it, for the shortcut: a default
-        // destination then wrote into the build directory (resolving it
-        // needs `go list`, which costs as much as the shortcut itself).
-        let is_default = matches!(destination, Destination::Default(_));
-        let guess = match &destination {
-            Destination::Default(dir) => Some(Target::Dir(dir.clone())),
-            other => self.target_for(other.clone(), false)?,
-        };
         let state_file = self.state_file(&destination);
-        let mut lowest_built = false;
-        if let (Some(target), Some(file)) = (&guess, &state_file)
-            && target.writes_files()
-            && !self.request.dry_run
-            && let Some(previous) = State::load(file)
-        {
-            match self.try_up_to_date(&scratch, target, &previous)? {
-                Shortcut::UpToDate => {
-                    state::mark_used(file);
-                    return Ok(());
-                }
-                Shortcut::Rebuild {
-                    lowest_built: built,
-                } => lowest_built = built,
-            }
+        let mut target = self.target_for(&destination)?;
+        let lowest_built = match self.shortcut(&scratch, &target, state_file.as_deref())? {
+            Shortcut::UpToDate => return Ok(()),
+            Shortcut::Rebuild { lowest_built } => lowest_built,
+        };
+        // Only now, when a build is due: resolving a default destination
+        // needs `go list`, which costs as much as the shortcut itself.
+        let resolved = self.resolve_default(&destination, &target)?;
+        // Packages that no longer make one program: start again.
+        let lowest_built = lowest_built && resolved == target;
+        target = resolved;
+        let watched = self.build_levels(&scratch, &target, lowest_built, state_file.is_some())?;
+        if self.request.dry_run {
+            return Ok(());
         }
-        let target = if is_default {
-            self.target_for(destination, true)?
-        } else {
-            guess.clone()
+        let programs = self.collect(&scratch, &target)?;
+        let written = self.write_programs(&programs)?;
+        if let Some(file) = &state_file {
+            self.record(file, watched, written, programs.len());
         }
-        .unwrap_or(Target::Nothing);
-        if guess.as_ref() != Some(&target) {
-            // The packages no longer make one program: start again.
-            lowest_built = false;
+        Ok(())
+    }
+
+    /// Tries the up-to-date shortcut where the last run left a record for
+    /// this command: up to date, or a rebuild that may find the lowest
+    /// level built already.
+    fn shortcut(
+        &self,
+        scratch: &Scratch,
+        target: &Target,
+        state_file: Option<&Path>,
+    ) -> Result<Shortcut> {
+        const REBUILD: Shortcut = Shortcut::Rebuild {
+            lowest_built: false,
+        };
+        let Some(file) = state_file else {
+            return Ok(REBUILD);
+        };
+        if !target.writes_files() || self.request.dry_run {
+            return Ok(REBUILD);
         }
+        let Some(previous) = State::load(file) else {
+            return Ok(REBUILD);
+        };
+        let shortcut = self.try_up_to_date(scratch, target, &previous)?;
+        if matches!(shortcut, Shortcut::UpToDate) {
+            state::mark_used(file);
+        }
+        Ok(shortcut)
+    }
+
+    /// Runs go for every level still to build (all but the lowest when the
+    /// shortcut built it) while, for the record, asking go which sources
+    /// the higher levels read.
+    fn build_levels(
+        &self,
+        scratch: &Scratch,
+        target: &Target,
+        lowest_built: bool,
+        keeps_state: bool,
+    ) -> Result<Option<Watched>> {
         let levels: Vec<u8> = self
             .levels
             .iter()
@@ -227,19 +256,20 @@ impl Job {
         if !lowest_built {
             clear_dir(&scratch.level_dir(self.lowest())?)?;
         }
-        let watch = (state_file.is_some() && target.writes_files() && !self.request.dry_run)
+        let watch = (keeps_state && target.writes_files() && !self.request.dry_run)
             .then(|| self.levels.get(1..).unwrap_or_default().to_vec());
-        let watched = thread::scope(|scope| -> Result<Option<Watched>> {
+        thread::scope(|scope| -> Result<Option<Watched>> {
             let watcher = watch.map(|levels| scope.spawn(move || self.watch_sources(&levels)));
-            self.build(&scratch, &target, &levels)?;
+            self.build(scratch, target, &levels)?;
             Ok(watcher.and_then(|w| w.join().ok().flatten()))
-        })?;
-        if self.request.dry_run {
-            return Ok(());
-        }
-        let programs = self.collect(&scratch, &target)?;
+        })
+    }
+
+    /// Writes every program's bundle; the identities of those written as
+    /// files, for the record.
+    fn write_programs(&self, programs: &[Program]) -> Result<Vec<state::Program>> {
         let mut written = Vec::new();
-        for program in &programs {
+        for program in programs {
             interrupt::check()?;
             if let Some(identity) = self.write_program(program)? {
                 written.push(state::Program {
@@ -249,24 +279,33 @@ impl Job {
                 });
             }
         }
-        if let (Some(file), Some(Watched { dirs, files, watch })) = (&state_file, watched)
-            && !written.is_empty()
-            && written.len() == programs.len()
-        {
-            State {
-                settings: self.settings_digest(),
-                dirs,
-                files,
-                watch,
-                programs: written,
+        Ok(written)
+    }
+
+    /// Saves what the next run's shortcut needs, or forgets a record that
+    /// no longer describes the outputs (so it cannot be trusted).
+    fn record(
+        &self,
+        file: &Path,
+        watched: Option<Watched>,
+        written: Vec<state::Program>,
+        programs: usize,
+    ) {
+        match watched {
+            Some(Watched { dirs, files, watch })
+                if !written.is_empty() && written.len() == programs =>
+            {
+                State {
+                    settings: self.settings_digest(),
+                    dirs,
+                    files,
+                    watch,
+                    programs: written,
+                }
+                .save(file);
             }
-            .save(file);
-        } else if let Some(file) = &state_file {
-            // A record that no longer describes the outputs must not be
-            // trusted by the next run.
-            state::forget(file);
+            _ => state::forget(file),
         }
-        Ok(())
     }
 
     /// `-o` resolved, or the install directory.
@@ -277,38 +316,42 @@ impl Job {
         Destination::new(self.request.output.as_deref(), &self.build_dir)
     }
 
-    /// What go writes for `destination`. A default destination needs `go
-    /// list` (only a single main package is written), so it is resolved
-    /// only when `resolve_default`; otherwise `None`.
-    fn target_for(
-        &self,
-        destination: Destination,
-        resolve_default: bool,
-    ) -> Result<Option<Target>> {
-        Ok(Some(match destination {
+    /// What go writes for `destination`. A default destination is taken
+    /// as the last run found it, a directory, until [`Self::resolve_default`]
+    /// asks go. A file destination is checked here, before building, to
+    /// fail fast (go checks after); the others once their names are known.
+    fn target_for(&self, destination: &Destination) -> Result<Target> {
+        Ok(match destination {
             Destination::Discard => Target::Discard,
             Destination::File(dest) => {
-                // Checked before building too, to fail fast (go checks after).
-                place::check_replaceable(&dest)?;
+                place::check_replaceable(dest)?;
                 Target::File {
-                    dest,
+                    dest: dest.clone(),
                     stream: false,
                 }
             }
-            Destination::Stream(dest) => Target::File { dest, stream: true },
-            Destination::Dir(dir) if self.request.verb == GoVerb::Install => Target::Install(dir),
-            Destination::Dir(dir) => Target::Dir(dir),
-            Destination::Default(dir) => {
-                if !resolve_default {
-                    return Ok(None);
-                }
-                if self.request.verb == GoVerb::Test || self.builds_one_main_package()? {
-                    Target::Dir(dir)
-                } else {
-                    Target::Nothing
-                }
+            Destination::Stream(dest) => Target::File {
+                dest: dest.clone(),
+                stream: true,
+            },
+            Destination::Dir(dir) if self.request.verb == GoVerb::Install => {
+                Target::Install(dir.clone())
             }
-        }))
+            Destination::Dir(dir) | Destination::Default(dir) => Target::Dir(dir.clone()),
+        })
+    }
+
+    /// The target of a default destination, asking `go list`: only a
+    /// single main package (or `test -c`) writes an executable.
+    fn resolve_default(&self, destination: &Destination, guess: &Target) -> Result<Target> {
+        if !matches!(destination, Destination::Default(_)) {
+            return Ok(guess.clone());
+        }
+        if self.request.verb == GoVerb::Test || self.builds_one_main_package()? {
+            Ok(guess.clone())
+        } else {
+            Ok(Target::Nothing)
+        }
     }
 
     /// Whether `go build` without `-o` would write an executable: only for
@@ -578,7 +621,9 @@ impl Job {
                 Target::Dir(dir) | Target::Install(dir) => dir.join(&name),
                 Target::Nothing | Target::Discard => continue,
             };
-            place::check_replaceable(&dest)?;
+            if !matches!(target, Target::File { .. }) {
+                place::check_replaceable(&dest)?;
+            }
             programs.push(Program {
                 temp_name: name,
                 dest,
@@ -642,15 +687,17 @@ impl Job {
                 self.settings.compress_text
             )
         })?;
-        let stored = encoded.iter().map(encode::Encoded::as_stored).collect();
+        let stored: Vec<_> = encoded.iter().map(encode::Encoded::as_stored).collect();
         let inflated_dwarf = encoded.iter().any(|e| !e.sections().is_empty());
         let launcher =
             launchers::for_encoding(self.settings.compression.encoding(), inflated_dwarf);
-        let plan = bundle::Plan::new(launcher, stored, self.settings.flags, buildinfo)
+        let plan = bundle::Plan::new(launcher, stored.clone(), self.settings.flags, buildinfo)
             .with_context(|| format!("cannot lay out {}", shown(&program.dest)))?;
         Ok(match place::place(&program.dest, &plan, mode)? {
             place::Placed::Streamed => None,
-            place::Placed::Written | place::Placed::Kept => state::identity(&program.dest),
+            place::Placed::Written | place::Placed::Kept => {
+                state::identity_written(&program.dest, self.settings.flags, &stored)
+            }
         })
     }
 }

@@ -64,21 +64,47 @@ pub struct State {
     pub programs: Vec<Program>,
 }
 
-/// The identity of the bundle at `path`, if it is a readable bundle.
-pub fn identity(path: &Path) -> Option<Identity> {
-    let bundle = Bundle::open(path).ok()?;
-    identity_of(path, &bundle)
-}
-
 /// The identity of `bundle`, opened from `path`.
 pub fn identity_of(path: &Path, bundle: &Bundle) -> Option<Identity> {
+    let entries = bundle.table().entries().iter().map(|entry| {
+        (
+            entry.level,
+            entry.encoding as u8,
+            entry.reference,
+            entry.size,
+            entry.checksum,
+        )
+    });
+    identity(path, bundle.table().flags(), entries)
+}
+
+/// The identity of the bundle just written at `path` from `variants`: the
+/// writer's own table, so the file need not be read back.
+pub fn identity_written(
+    path: &Path,
+    flags: u32,
+    variants: &[mgo_format::StoredVariant<'_>],
+) -> Option<Identity> {
+    let entries = variants
+        .iter()
+        .map(|v| (v.level, v.encoding as u8, v.reference, v.size, v.checksum));
+    identity(path, flags, entries)
+}
+
+/// The file at `path` (device, inode, size) and a digest of its table's
+/// flags and entries (level, encoding, reference, size, checksum).
+fn identity(
+    path: &Path,
+    flags: u32,
+    entries: impl Iterator<Item = (u8, u8, u8, u64, u64)>,
+) -> Option<Identity> {
     let meta = fs::metadata(path).ok()?;
     let mut hasher = Xxh3::new();
-    hasher.update(&bundle.table().flags().to_le_bytes());
-    for entry in bundle.table().entries() {
-        hasher.update(&[entry.level, entry.encoding as u8, entry.reference]);
-        hasher.update(&entry.size.to_le_bytes());
-        hasher.update(&entry.checksum.to_le_bytes());
+    hasher.update(&flags.to_le_bytes());
+    for (level, encoding, reference, size, checksum) in entries {
+        hasher.update(&[level, encoding, reference]);
+        hasher.update(&size.to_le_bytes());
+        hasher.update(&checksum.to_le_bytes());
     }
     Some((meta.dev(), meta.ino(), meta.len(), hasher.digest()))
 }
