@@ -72,7 +72,7 @@ pub fn run(mut request: Request) -> Result<()> {
         Some((_, status)) => Err(error::go_failed(
             *status,
             Some(format!(
-                "go test failed at {} ({})",
+                "go test failed at {}: {}",
                 failed.join(", "),
                 go::describe_status(status)
             )),

@@ -70,8 +70,7 @@ pub fn goflags_count(request: &mut Request, goflags: &str) {
 
 /// The directory go runs in: the current one, or `-C dir` under it.
 pub fn build_dir(request: &Request) -> Result<PathBuf> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| fail(format!("cannot read the current directory: {e}")))?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let dir = match &request.chdir {
         Some(dir) => cwd.join(dir),
         None => cwd,
@@ -392,12 +391,8 @@ impl Job {
     fn level_run(&self, scratch: &Scratch, target: &Target, level: u8) -> Result<LevelRun> {
         let out_dir = scratch.level_dir(level)?;
         let gotmpdir = scratch.path().join(format!("gotmp-v{level}"));
-        fs::create_dir_all(&gotmpdir).map_err(|e| {
-            fail(format!(
-                "cannot create {}: {e}",
-                crate::error::shown(&gotmpdir)
-            ))
-        })?;
+        fs::create_dir_all(&gotmpdir)
+            .with_context(|| format!("cannot create {}", crate::error::shown(&gotmpdir)))?;
         let output: Option<OsString> = match target {
             Target::Nothing | Target::Install(_) => None,
             Target::Discard => Some("/dev/null".into()),
@@ -431,7 +426,7 @@ impl Job {
             Some((level, status)) => Err(error::go_failed(
                 status,
                 Some(format!(
-                    "building the GOAMD64=v{level} variant failed (go {}: {}); nothing was written",
+                    "building the GOAMD64=v{level} variant failed, nothing was written: go {}: {}",
                     self.request.verb.word(),
                     go::describe_status(&status)
                 )),
@@ -557,7 +552,7 @@ impl Job {
             };
             let path = out_dir.join(&program.temp_name);
             fs::write(&path, &seed)
-                .map_err(|e| fail(format!("cannot write {}: {e}", crate::error::shown(&path))))?;
+                .with_context(|| format!("cannot write {}", crate::error::shown(&path)))?;
             seeds.push((program.temp_name.clone(), seed));
         }
         // Its output counts only if it succeeds: a failure (a compile
@@ -580,11 +575,8 @@ impl Job {
             .collect();
         if names == expected && untouched.iter().all(|&u| u) {
             for program in &previous.programs {
-                place::touch(&program.dest).map_err(|e| {
-                    fail(format!(
-                        "cannot update {}: {e}",
-                        crate::error::shown(&program.dest)
-                    ))
+                place::touch(&program.dest).with_context(|| {
+                    format!("cannot update {}", crate::error::shown(&program.dest))
                 })?;
             }
             return Ok(Shortcut::UpToDate);
@@ -662,11 +654,8 @@ impl Job {
         }
         let mut builds = Vec::with_capacity(program.variants.len());
         for (level, path) in &program.variants {
-            let bytes = fs::read(path).map_err(|e| {
-                fail(format!(
-                    "cannot read go's output {}: {e}",
-                    crate::error::shown(path)
-                ))
+            let bytes = fs::read(path).with_context(|| {
+                format!("cannot read go's output {}", crate::error::shown(path))
             })?;
             builds.push((*level, bytes));
         }
@@ -705,7 +694,7 @@ impl Job {
 /// The names in `dir`, sorted.
 fn names_in(dir: &Path) -> Result<Vec<OsString>> {
     let mut names: Vec<OsString> = fs::read_dir(dir)
-        .map_err(|e| fail(format!("cannot list go's output: {e}")))?
+        .context("cannot list go's output")?
         .filter_map(|entry| entry.ok().map(|e| e.file_name()))
         .collect();
     names.sort();

@@ -1,5 +1,5 @@
 //! Writing a bundle: the launcher's ELF file, plus one segment holding the
-//! table and the variants (already encoded, see `compress.rs`), plus
+//! table and the variants (already encoded, see `encode/`), plus
 //! sections that describe that segment to `strip`, `objcopy` and
 //! `go version -m` (docs/FORMAT.md).
 //!
@@ -67,6 +67,35 @@ pub struct Plan<'a> {
     section_headers_offset: u64,
 }
 
+/// Where the bundle segment and what follows it lie in the file.
+struct Offsets {
+    /// The segment's file offset: the launcher, then the table.
+    segment: u64,
+    /// Where the copied `.go.buildinfo` lies, at the segment's end.
+    buildinfo: u64,
+    /// The segment's size: table, directories, variants, build info.
+    segment_size: u64,
+    /// The segment's (unmapped) address: see [`SEGMENT_ADDRESS_BASE`].
+    segment_address: u64,
+}
+
+impl Offsets {
+    fn new(kept_launcher: u64, table_and_variants: u64, buildinfo: u64) -> Self {
+        let segment = align(kept_launcher, VARIANT_ALIGN);
+        let buildinfo_offset = segment + align(table_and_variants, BUILDINFO_ALIGN);
+        Self {
+            segment,
+            buildinfo: buildinfo_offset,
+            segment_size: buildinfo_offset + buildinfo - segment,
+            segment_address: SEGMENT_ADDRESS_BASE + segment,
+        }
+    }
+
+    fn end(&self) -> u64 {
+        self.segment + self.segment_size
+    }
+}
+
 impl<'a> Plan<'a> {
     /// Plans the bundle of `launcher` and `stored`, whose table gets
     /// `flags`; `buildinfo` is the lowest level's `.go.buildinfo`.
@@ -76,137 +105,27 @@ impl<'a> Plan<'a> {
         flags: u32,
         buildinfo: Vec<u8>,
     ) -> Result<Self> {
-        let e = LE;
         let header = FileHeader64::<LE>::parse(launcher)
             .map_err(|err| error(format!("embedded launcher is not ELF64: {err}")))?;
-        if header.e_type(e) != ET_EXEC {
+        if header.e_type(LE) != ET_EXEC {
             return Err(error("embedded launcher is not a static executable"));
         }
-        let old_sections = header
-            .sections(e, launcher)
-            .map_err(|err| error(format!("embedded launcher's sections: {err}")))?;
-        let shoff = header.e_shoff(e);
-        let sh_end = shoff + u64::from(header.e_shnum(e)) * u64::from(header.e_shentsize(e));
-        let keep = if sh_end == launcher.len() as u64 {
-            shoff
-        } else {
-            launcher.len() as u64
-        };
-        let mut head = launcher
-            .get(..keep as usize)
-            .ok_or_else(|| error("embedded launcher is truncated"))?
-            .to_vec();
-
-        let segment_offset = align(head.len() as u64, VARIANT_ALIGN);
+        let mut head = kept_launcher(header, launcher)?.to_vec();
         let layout = mgo_format::layout(&stored, flags).map_err(|err| error(err.0))?;
-        let buildinfo_offset = segment_offset + align(layout.size, BUILDINFO_ALIGN);
-        let segment_end = buildinfo_offset + buildinfo.len() as u64;
-        let segment_size = segment_end - segment_offset;
-        let segment_address = SEGMENT_ADDRESS_BASE + segment_offset;
-
-        // Section names: the launcher's own, then ours.
-        let shstrndx = usize::from(header.e_shstrndx(e).0);
-        let shstrtab_header = old_sections
-            .section(object::SectionIndex(shstrndx))
-            .map_err(|err| error(format!("embedded launcher's section names: {err}")))?;
-        let mut shstrtab = shstrtab_header
-            .data(e, launcher)
-            .map_err(|err| error(format!("embedded launcher's section names: {err}")))?
-            .to_vec();
-        let mgo_name = shstrtab.len() as u32;
-        shstrtab.extend_from_slice(SECTION_NAME.as_bytes());
-        shstrtab.push(0);
-        let buildinfo_name = shstrtab.len() as u32;
-        shstrtab.extend_from_slice(b".go.buildinfo\0");
-        let shstrtab_offset = segment_end;
+        let at = Offsets::new(head.len() as u64, layout.size, buildinfo.len() as u64);
+        let (shstrtab, section_headers) = section_headers(header, launcher, &at, layout.size)?;
+        let shstrtab_offset = at.end();
         let section_headers_offset = align(shstrtab_offset + shstrtab.len() as u64, 8);
-
-        let mut section_headers: Vec<SectionHeader64<LE>> = old_sections.iter().copied().collect();
-        let names = section_headers
-            .get_mut(shstrndx)
-            .ok_or_else(|| error("embedded launcher's section names are missing"))?;
-        names.sh_offset = U64::new(e, shstrtab_offset);
-        names.sh_size = U64::new(e, shstrtab.len() as u64);
-        section_headers.push(SectionHeader64 {
-            sh_name: U32::new(e, mgo_name),
-            sh_type: U32::new(e, SHT_PROGBITS),
-            sh_flags: U64::new(e, SectionFlags(0)),
-            sh_addr: U64::new(e, segment_address),
-            sh_offset: U64::new(e, segment_offset),
-            sh_size: U64::new(e, layout.size),
-            sh_link: U32::new(e, 0),
-            sh_info: U32::new(e, 0),
-            sh_addralign: U64::new(e, VARIANT_ALIGN),
-            sh_entsize: U64::new(e, 0),
-        });
-        section_headers.push(SectionHeader64 {
-            sh_name: U32::new(e, buildinfo_name),
-            sh_type: U32::new(e, SHT_PROGBITS),
-            sh_flags: U64::new(e, SectionFlags(0)),
-            sh_addr: U64::new(e, segment_address + (buildinfo_offset - segment_offset)),
-            sh_offset: U64::new(e, buildinfo_offset),
-            sh_size: U64::new(e, buildinfo.len() as u64),
-            sh_link: U32::new(e, 0),
-            sh_info: U32::new(e, 0),
-            sh_addralign: U64::new(e, BUILDINFO_ALIGN),
-            sh_entsize: U64::new(e, 0),
-        });
-
-        // Turn the launcher's two placeholder note headers into the
-        // segment's: a PT_LOAD, so that the kernel maps the bundle's table
-        // from the file it executes (the launcher's proof of identity, see
-        // docs/LAUNCHER.md, "Which file runs"), and the descriptor readers
-        // look for.
-        let phoff = header.e_phoff(e) as usize;
-        let phnum = usize::from(header.e_phnum(e));
-        let phdrs_bytes = head
-            .get_mut(phoff..phoff + phnum * size_of::<ProgramHeader64<LE>>())
-            .ok_or_else(|| error("embedded launcher's program headers are truncated"))?;
-        let phdrs: &mut [ProgramHeader64<LE>] = object::pod::slice_from_all_bytes_mut(phdrs_bytes)
-            .map_err(|()| error("embedded launcher's program headers are misaligned"))?;
-        // The PT_LOAD covers the table and the directories only: they hold
-        // the checksum of every block, which is all the launcher compares,
-        // and address space is all a mapping costs (RLIMIT_AS counts it).
-        let metadata_size = layout.table().len() as u64;
-        let segment_header = |p_type: u32, size: u64| ProgramHeader64 {
-            p_type: U32::new(e, ProgramType(p_type)),
-            p_flags: U32::new(e, PF_R),
-            p_offset: U64::new(e, segment_offset),
-            p_vaddr: U64::new(e, segment_address),
-            // Zero: with a physical address set, binutils' strip and objcopy
-            // move p_vaddr off the sections' addresses (seen with 2.40),
-            // which loses the build info.
-            p_paddr: U64::new(e, 0),
-            p_filesz: U64::new(e, size),
-            p_memsz: U64::new(e, size),
-            p_align: U64::new(e, VARIANT_ALIGN),
-        };
-        place_segment_headers(
-            phdrs,
-            launcher,
-            [
-                segment_header(PT_LOAD.0, metadata_size),
-                segment_header(SEGMENT_TYPE, segment_size),
-            ],
-        )?;
-
-        let header_bytes = head
-            .get_mut(..size_of::<FileHeader64<LE>>())
-            .ok_or_else(|| error("embedded launcher is truncated"))?;
-        let header: &mut FileHeader64<LE> = object::pod::from_bytes_mut(header_bytes)
-            .map_err(|()| error("embedded launcher's header is misaligned"))?
-            .0;
-        header.e_shoff = U64::new(e, section_headers_offset);
-        header.e_shnum = object::endian::U16::new(e, section_headers.len() as u16);
-
+        turn_placeholders_into_segment(header, launcher, &mut head, &at, layout.table().len())?;
+        point_at_section_headers(&mut head, section_headers_offset, section_headers.len())?;
         Ok(Self {
             stored,
             head,
-            segment_offset,
+            segment_offset: at.segment,
             layout,
             buildinfo,
-            buildinfo_offset,
-            segment_size,
+            buildinfo_offset: at.buildinfo,
+            segment_size: at.segment_size,
             shstrtab,
             shstrtab_offset,
             section_headers,
@@ -311,6 +230,144 @@ impl Plan<'_> {
         ));
         regions
     }
+}
+
+/// The launcher's bytes that the bundle keeps: all of them but a trailing
+/// section header table, which the bundle writes again after its segment.
+fn kept_launcher<'l>(header: &FileHeader64<LE>, launcher: &'l [u8]) -> Result<&'l [u8]> {
+    let e = LE;
+    let shoff = header.e_shoff(e);
+    let sh_end = shoff + u64::from(header.e_shnum(e)) * u64::from(header.e_shentsize(e));
+    let keep = if sh_end == launcher.len() as u64 {
+        shoff
+    } else {
+        launcher.len() as u64
+    };
+    launcher
+        .get(..keep as usize)
+        .ok_or_else(|| error("embedded launcher is truncated"))
+}
+
+/// The section names and headers: the launcher's own, then the bundle
+/// segment's and the copied `.go.buildinfo`, which `strip`, `objcopy` and
+/// `go version -m` read.
+fn section_headers(
+    header: &FileHeader64<LE>,
+    launcher: &[u8],
+    at: &Offsets,
+    segment_contents: u64,
+) -> Result<(Vec<u8>, Vec<SectionHeader64<LE>>)> {
+    let e = LE;
+    let names_error =
+        |err: object::Error| error(format!("embedded launcher's section names: {err}"));
+    let old_sections = header
+        .sections(e, launcher)
+        .map_err(|err| error(format!("embedded launcher's sections: {err}")))?;
+    let shstrndx = usize::from(header.e_shstrndx(e).0);
+    let mut shstrtab = old_sections
+        .section(object::SectionIndex(shstrndx))
+        .map_err(names_error)?
+        .data(e, launcher)
+        .map_err(names_error)?
+        .to_vec();
+    let mut add_name = |name: &[u8]| {
+        let at = shstrtab.len() as u32;
+        shstrtab.extend_from_slice(name);
+        shstrtab.push(0);
+        at
+    };
+    let mgo_name = add_name(SECTION_NAME.as_bytes());
+    let buildinfo_name = add_name(b".go.buildinfo");
+
+    let mut headers: Vec<SectionHeader64<LE>> = old_sections.iter().copied().collect();
+    let names = headers
+        .get_mut(shstrndx)
+        .ok_or_else(|| error("embedded launcher's section names are missing"))?;
+    names.sh_offset = U64::new(e, at.end());
+    names.sh_size = U64::new(e, shstrtab.len() as u64);
+    let section = |name: u32, offset: u64, size: u64, align: u64| SectionHeader64 {
+        sh_name: U32::new(e, name),
+        sh_type: U32::new(e, SHT_PROGBITS),
+        sh_flags: U64::new(e, SectionFlags(0)),
+        sh_addr: U64::new(e, at.segment_address + (offset - at.segment)),
+        sh_offset: U64::new(e, offset),
+        sh_size: U64::new(e, size),
+        sh_link: U32::new(e, 0),
+        sh_info: U32::new(e, 0),
+        sh_addralign: U64::new(e, align),
+        sh_entsize: U64::new(e, 0),
+    };
+    headers.push(section(
+        mgo_name,
+        at.segment,
+        segment_contents,
+        VARIANT_ALIGN,
+    ));
+    headers.push(section(
+        buildinfo_name,
+        at.buildinfo,
+        at.end() - at.buildinfo,
+        BUILDINFO_ALIGN,
+    ));
+    Ok((shstrtab, headers))
+}
+
+/// Turns the launcher's two placeholder note headers into the segment's: a
+/// PT_LOAD, so that the kernel maps the bundle's table from the file it
+/// executes (the launcher's proof of identity, see docs/LAUNCHER.md, "Which
+/// file runs"), and the descriptor readers look for.
+fn turn_placeholders_into_segment(
+    header: &FileHeader64<LE>,
+    launcher: &[u8],
+    head: &mut [u8],
+    at: &Offsets,
+    metadata_size: usize,
+) -> Result<()> {
+    let e = LE;
+    let phoff = header.e_phoff(e) as usize;
+    let phnum = usize::from(header.e_phnum(e));
+    let phdrs_bytes = head
+        .get_mut(phoff..phoff + phnum * size_of::<ProgramHeader64<LE>>())
+        .ok_or_else(|| error("embedded launcher's program headers are truncated"))?;
+    let phdrs: &mut [ProgramHeader64<LE>] = object::pod::slice_from_all_bytes_mut(phdrs_bytes)
+        .map_err(|()| error("embedded launcher's program headers are misaligned"))?;
+    let segment_header = |p_type: u32, size: u64| ProgramHeader64 {
+        p_type: U32::new(e, ProgramType(p_type)),
+        p_flags: U32::new(e, PF_R),
+        p_offset: U64::new(e, at.segment),
+        p_vaddr: U64::new(e, at.segment_address),
+        // Zero: with a physical address set, binutils' strip and objcopy
+        // move p_vaddr off the sections' addresses (seen with 2.40), which
+        // loses the build info.
+        p_paddr: U64::new(e, 0),
+        p_filesz: U64::new(e, size),
+        p_memsz: U64::new(e, size),
+        p_align: U64::new(e, VARIANT_ALIGN),
+    };
+    // The PT_LOAD covers the table and the directories only: they hold the
+    // checksum of every block, which is all the launcher compares, and
+    // address space is all a mapping costs (RLIMIT_AS counts it).
+    place_segment_headers(
+        phdrs,
+        launcher,
+        [
+            segment_header(PT_LOAD.0, metadata_size as u64),
+            segment_header(SEGMENT_TYPE, at.segment_size),
+        ],
+    )
+}
+
+/// Points the ELF header at the section headers written after the segment.
+fn point_at_section_headers(head: &mut [u8], offset: u64, count: usize) -> Result<()> {
+    let header_bytes = head
+        .get_mut(..size_of::<FileHeader64<LE>>())
+        .ok_or_else(|| error("embedded launcher is truncated"))?;
+    let header: &mut FileHeader64<LE> = object::pod::from_bytes_mut(header_bytes)
+        .map_err(|()| error("embedded launcher's header is misaligned"))?
+        .0;
+    header.e_shoff = U64::new(LE, offset);
+    header.e_shnum = object::endian::U16::new(LE, count as u16);
+    Ok(())
 }
 
 /// Puts the bundle segment's two headers where the launcher's placeholder

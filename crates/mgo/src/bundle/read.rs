@@ -31,7 +31,7 @@ impl fmt::Display for OpenError {
         match self {
             Self::Io(err) => write!(f, "{err}"),
             Self::NotRegular(what) => write!(f, "{what}"),
-            Self::NotBundle(why) => write!(f, "not an mgo bundle ({why})"),
+            Self::NotBundle(why) => write!(f, "not an mgo bundle: {why}"),
             Self::Table(err) => write!(f, "{err}"),
         }
     }
@@ -280,7 +280,7 @@ impl Bundle {
         let reference = match self.table.reference_of(entry) {
             Some(reference) if dictionary_size > 0 => Some(
                 self.image_prefix(reference, dictionary_size)
-                    .map_err(|d| damage(format!("its reference is damaged ({d})")))?,
+                    .map_err(|d| damage(format!("its reference is damaged: {d}")))?,
             ),
             _ => None,
         };

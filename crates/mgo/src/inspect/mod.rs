@@ -3,7 +3,7 @@
 
 use crate::bundle::read::{Bundle, OpenError};
 use crate::bundle::{self, buildinfo, launchers};
-use crate::error::{Result, fail, shown, usage};
+use crate::error::{Context, Result, fail, shown, usage};
 use crate::{cpu, place};
 use mgo_format::{BlockRecord, Entry, SectionRecord, StoredVariant};
 use serde_json::json;
@@ -20,11 +20,11 @@ fn open_error(file: &Path, err: OpenError) -> crate::error::Error {
         OpenError::Io(e) => fail(format!("cannot read {}: {e}", shown(file))),
         OpenError::NotRegular(what) => fail(format!("cannot read {}: {what}", shown(file))),
         OpenError::NotBundle(why) => fail(format!(
-            "{} is not an mgo bundle ({why}): name a file that mgo wrote",
+            "{} is not an mgo bundle: {why}: name a file that mgo wrote",
             shown(file)
         )),
         OpenError::Table(e) => fail(format!(
-            "{}: {e}: the bundle is damaged (mgo verify tells more)",
+            "{} is damaged: {e}: mgo verify tells more",
             shown(file)
         )),
     }
@@ -431,8 +431,7 @@ fn check_launcher(
 /// A bundle whose table cannot be read: the launcher's code is still
 /// compared, where it does not depend on the table.
 fn verify_damaged_table(file: &Path, err: mgo_format::Error) -> Result<()> {
-    let bytes =
-        std::fs::read(file).map_err(|e| fail(format!("cannot read {}: {e}", shown(file))))?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", shown(file)))?;
     let mut report = format!("bundle table: DAMAGED: {err}\n");
     let identity = crate::bundle::read::identity_in(&bytes);
     match identity.as_deref().and_then(launchers::by_identity) {
@@ -491,7 +490,7 @@ pub fn extract(level: Option<u8>, file: &Path, out: &Path) -> Result<()> {
         }
         return place::Contents::write_to(&bytes, &mut stdout)
             .and_then(|()| stdout.flush())
-            .map_err(|e| fail(format!("cannot write to standard output: {e}")));
+            .context("cannot write to standard output");
     }
     place::check_replaceable(out)?;
     place::place(out, &bytes, 0o777 & !umask())?;
@@ -511,7 +510,7 @@ fn decoded_file(bundle: &Bundle, entry: &Entry, file: &Path) -> Result<Spilled> 
         })
         .map_err(|damage| {
             fail(format!(
-                "{} is damaged ({damage}): nothing was written",
+                "{} is damaged, nothing was written: {damage}",
                 shown(file)
             ))
         })?;

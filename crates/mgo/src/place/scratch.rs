@@ -7,7 +7,7 @@
 //! directory while it is removed, and what remains then keeps its lock, so
 //! the next mgo tries again.
 
-use crate::error::{Result, fail};
+use crate::error::{Context, Result, fail};
 use crate::interrupt;
 use rustix::fs::FlockOperation;
 use std::fs::{self, File};
@@ -67,7 +67,7 @@ impl Scratch {
     pub fn level_dir(&self, level: u8) -> Result<PathBuf> {
         let dir = self.path().join(format!("v{level}"));
         fs::create_dir_all(&dir)
-            .map_err(|e| fail(format!("cannot create {}: {e}", crate::error::shown(&dir))))?;
+            .with_context(|| format!("cannot create {}", crate::error::shown(&dir)))?;
         Ok(dir)
     }
 }

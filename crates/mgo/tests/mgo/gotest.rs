@@ -55,7 +55,7 @@ fn tests_run_once_per_level_and_a_failing_level_fails_the_run() {
         failing
             .stderr
             .lines()
-            .any(|l| l == "mgo: go test failed at v2 (exit status 1)"),
+            .any(|l| l == "mgo: go test failed at v2: exit status 1"),
         "{}",
         failing.stderr
     );

@@ -213,7 +213,7 @@ fn files_that_are_not_bundles_get_one_line() {
             assert_eq!(
                 out.stderr,
                 format!(
-                    "mgo: {} is not an mgo bundle ({why}): name a file that mgo wrote\n",
+                    "mgo: {} is not an mgo bundle: {why}: name a file that mgo wrote\n",
                     file.display()
                 )
             );
@@ -412,9 +412,10 @@ fn declared_sizes_are_never_taken_on_trust() {
         .arg(&huge));
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(
-        out.stderr
-            .starts_with(&format!("mgo: {} is damaged (v1: block 0 ", huge.display()))
-            && out.stderr.lines().count() == 1,
+        out.stderr.starts_with(&format!(
+            "mgo: {} is damaged, nothing was written: v1: block 0 ",
+            huge.display()
+        )) && out.stderr.lines().count() == 1,
         "{}",
         out.stderr
     );
@@ -463,7 +464,7 @@ fn memory_is_bounded_by_the_blocks_in_flight() {
                 .contains("v2: DAMAGED: the whole does not match its checksum")
                 || out
                     .stderr
-                    .contains("(v2: the whole does not match its checksum)"),
+                    .contains("nothing was written: v2: the whole does not match its checksum"),
             "{}{}",
             out.stdout_text(),
             out.stderr
@@ -514,7 +515,7 @@ fn only_regular_files_are_read_and_names_are_escaped() {
     assert_eq!(
         out.stderr,
         format!(
-            "mgo: {}/a\\x0amgo: b\\x1b[31m is not an mgo bundle (not a 64-bit ELF file): name a file that mgo wrote\n",
+            "mgo: {}/a\\x0amgo: b\\x1b[31m is not an mgo bundle: not a 64-bit ELF file: name a file that mgo wrote\n",
             dir.path().display()
         )
     );
