@@ -294,65 +294,51 @@ fn parse_request(
     chdir: Option<OsString>,
     passthrough: Vec<OsString>,
 ) -> Result<Command> {
-    let mut request = Request {
-        verb,
-        passthrough,
-        chdir,
-        go_args: Vec::new(),
-        key_args: Vec::new(),
-        packages: Vec::new(),
-        selection_flags: Vec::new(),
-        output: None,
-        buildmode: None,
-        json: false,
-        dry_run: false,
-        compile_only: false,
+    let mut parser = RequestParser {
+        first_flag: chdir.is_none(),
+        request: Request {
+            verb,
+            passthrough,
+            chdir,
+            go_args: Vec::new(),
+            key_args: Vec::new(),
+            packages: Vec::new(),
+            selection_flags: Vec::new(),
+            output: None,
+            buildmode: None,
+            json: false,
+            dry_run: false,
+            compile_only: false,
+        },
+        help: false,
+        version: false,
     };
-    let (mut help, mut version) = (false, false);
-    let mut first_flag = request.chdir.is_none();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         if arg.as_bytes() == b"--" {
             // Kept, in the packages too: go (and go list) must see it, or
             // they would read "-x" after it as a flag.
-            request.go_args.push(arg.clone());
-            request.packages.push(arg.clone());
-            request.packages.extend(args.clone().cloned());
-            request.key_args.push(arg.clone());
-            request.key_args.extend(args.clone().cloned());
-            request.go_args.extend(args.by_ref().cloned());
+            parser.request.packages.push(arg.clone());
+            parser.take_rest(arg, args.as_slice(), true);
             break;
         }
         if verb == GoVerb::Test && flag_named(arg, "args") {
             // The rest is for the test binary.
-            request.go_args.push(arg.clone());
-            request.key_args.push(arg.clone());
-            request.key_args.extend(args.clone().cloned());
-            request.go_args.extend(args.by_ref().cloned());
+            parser.take_rest(arg, args.as_slice(), false);
             break;
         }
         let Some(f) = flag(arg) else {
             // A package. go build's flags end at the first package; go
             // test's do not (`go test ./x -run Y`).
-            request.packages.push(arg.clone());
-            request.go_args.push(arg.clone());
-            request.key_args.push(arg.clone());
+            parser.request.packages.push(arg.clone());
             if verb != GoVerb::Test {
-                request.packages.extend(args.clone().cloned());
-                request.key_args.extend(args.clone().cloned());
-                request.go_args.extend(args.by_ref().cloned());
+                parser.take_rest(arg, args.as_slice(), true);
                 break;
             }
+            parser.forward(arg, None);
             continue;
         };
-        let is_first = std::mem::replace(&mut first_flag, false);
-        match f.name.as_str() {
-            "h" | "help" => help = true,
-            "version" if arg.as_bytes().starts_with(b"--") => version = true,
-            _ => {}
-        }
         let takes_value = takes_value(verb, &f.name);
-        let separate = takes_value && f.inline_value.is_none();
         let value: Option<OsString> = match (takes_value, f.inline_value) {
             (_, Some(value)) => Some(value.to_owned()),
             (true, None) => Some(
@@ -362,18 +348,74 @@ fn parse_request(
             ),
             (false, None) => None,
         };
-        match f.name.as_str() {
+        let separate = takes_value && f.inline_value.is_none();
+        parser.flag(arg, &f.name, value, separate)?;
+    }
+    Ok(parser.command())
+}
+
+/// The state of [`parse_request`] as it walks the arguments.
+struct RequestParser {
+    request: Request,
+    /// No flag seen yet: only the first may be `-C`, as go requires.
+    first_flag: bool,
+    help: bool,
+    version: bool,
+}
+
+impl RequestParser {
+    /// `arg` and every argument after it go to go as they are (and to the
+    /// packages, when `packages`).
+    fn take_rest(&mut self, arg: &OsString, rest: &[OsString], packages: bool) {
+        let request = &mut self.request;
+        if packages {
+            request.packages.extend(rest.iter().cloned());
+        }
+        for list in [&mut request.go_args, &mut request.key_args] {
+            list.push(arg.clone());
+            list.extend(rest.iter().cloned());
+        }
+    }
+
+    /// Passes `arg` (and its separate `value`) on to go, and into the key
+    /// of the up-to-date record unless it cannot change the outputs.
+    fn forward(&mut self, arg: &OsString, value: Option<OsString>) {
+        let request = &mut self.request;
+        let only_talks = flag(arg).is_some_and(|f| matches!(f.name.as_str(), "v" | "x" | "json"));
+        if !only_talks {
+            request.key_args.push(arg.clone());
+            request.key_args.extend(value.clone());
+        }
+        request.go_args.push(arg.clone());
+        request.go_args.extend(value);
+    }
+
+    /// One flag: what mgo must know of it, then passed on to go, except
+    /// `-C` and `-o`, which mgo applies itself.
+    fn flag(
+        &mut self,
+        arg: &OsString,
+        name: &str,
+        value: Option<OsString>,
+        separate: bool,
+    ) -> Result<()> {
+        let is_first = std::mem::replace(&mut self.first_flag, false);
+        let verb = self.request.verb;
+        let request = &mut self.request;
+        match name {
+            "h" | "help" => self.help = true,
+            "version" if arg.as_bytes().starts_with(b"--") => self.version = true,
             "C" => {
                 let value = value.unwrap_or_default();
                 if !is_first {
                     return Err(chdir_not_first(&value));
                 }
                 request.chdir = Some(value);
-                continue;
+                return Ok(());
             }
             "o" if verb != GoVerb::Install => {
                 request.output = value;
-                continue;
+                return Ok(());
             }
             "buildmode" => {
                 request.buildmode = value.as_ref().map(|v| v.to_string_lossy().into_owned());
@@ -389,26 +431,23 @@ fn parse_request(
             }
             _ => {}
         }
-        if !matches!(f.name.as_str(), "v" | "x" | "json") {
-            request.key_args.push(arg.clone());
-            if separate {
-                request.key_args.extend(value.clone());
-            }
-        }
-        request.go_args.push(arg.clone());
-        if separate {
-            request.go_args.extend(value);
+        self.forward(arg, value.filter(|_| separate));
+        Ok(())
+    }
+
+    /// What the arguments ask for.
+    fn command(self) -> Command {
+        let request = self.request;
+        if self.help {
+            Command::Help
+        } else if self.version {
+            Command::Version
+        } else if request.verb == GoVerb::Test && !request.compile_only {
+            Command::Test(request)
+        } else {
+            Command::Build(request)
         }
     }
-    Ok(if help {
-        Command::Help
-    } else if version {
-        Command::Version
-    } else if verb == GoVerb::Test && !request.compile_only {
-        Command::Test(request)
-    } else {
-        Command::Build(request)
-    })
 }
 
 fn flag_named(arg: &OsStr, name: &str) -> bool {
