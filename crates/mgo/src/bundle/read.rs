@@ -178,11 +178,19 @@ impl Bundle {
     /// sections again) and checks every block and the whole.
     pub fn decode(&self, entry: &Entry) -> Result<Vec<u8>, Damage> {
         let mut file = Vec::new();
-        self.decode_into(entry, &mut |block| {
+        let decoded = self.decode_into(entry, &mut |block| {
             file.extend_from_slice(block);
             Ok(())
-        })?;
-        Ok(file)
+        });
+        match decoded {
+            Ok(_) => Ok(file),
+            Err(Stopped::Damaged(damage)) => Err(damage),
+            // A Vec takes every byte it is given.
+            Err(Stopped::Sink(err)) => Err(Damage {
+                level: entry.level,
+                what: err.to_string(),
+            }),
+        }
     }
 
     /// Decodes `entry` as [`Bundle::decode`] does, handing its executable
@@ -195,8 +203,8 @@ impl Bundle {
     pub fn decode_into(
         &self,
         entry: &Entry,
-        sink: &mut dyn FnMut(&[u8]) -> Result<(), String>,
-    ) -> Result<u64, Damage> {
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, Stopped> {
         let damage = |what: String| Damage {
             level: entry.level,
             what,
@@ -204,13 +212,21 @@ impl Bundle {
         let sections = self.sections(entry)?;
         let mut whole = xxhash_rust::xxh3::Xxh3::new();
         let mut written = 0u64;
+        let mut sink_failed = None;
         let mut take = |bytes: &[u8]| {
             whole.update(bytes);
             written += bytes.len() as u64;
-            sink(bytes).map_err(damage)
+            sink(bytes).map_err(|err| {
+                sink_failed = Some(err);
+                damage(String::new())
+            })
         };
         if sections.is_empty() {
-            self.each_block(entry, u64::MAX, &mut take)?;
+            let decoded = self.each_block(entry, u64::MAX, &mut take);
+            if let Some(err) = sink_failed {
+                return Err(Stopped::Sink(err));
+            }
+            decoded?;
         } else {
             let mut image = Vec::new();
             self.each_block(entry, u64::MAX, &mut |block| {
@@ -223,10 +239,14 @@ impl Bundle {
             let file = crate::encode::dwarf::rebuild(&image, &records, threads)
                 .map_err(|e| damage(e.to_string()))?;
             drop(image);
-            take(&file)?;
+            if take(&file).is_err() {
+                return Err(Stopped::Sink(sink_failed.unwrap_or_else(|| {
+                    std::io::Error::other("the output stopped taking bytes")
+                })));
+            }
         }
         if written != sections.file_size() || whole.digest() != entry.checksum {
-            return Err(damage("the whole does not match its checksum".into()));
+            return Err(damage("the whole does not match its checksum".into()).into());
         }
         Ok(written)
     }
@@ -362,6 +382,21 @@ fn find_segment(bytes: &[u8]) -> Result<Range<usize>, OpenError> {
         )));
     }
     Ok(start..end)
+}
+
+/// Why [`Bundle::decode_into`] stopped: the bundle, or where its bytes go.
+#[derive(Debug)]
+pub enum Stopped {
+    /// A block, a directory or the whole does not check out.
+    Damaged(Damage),
+    /// The sink refused bytes (a full disk, a closed pipe).
+    Sink(std::io::Error),
+}
+
+impl From<Damage> for Stopped {
+    fn from(damage: Damage) -> Self {
+        Self::Damaged(damage)
+    }
 }
 
 /// The launcher identity string in `bytes`, if any.

@@ -2,7 +2,7 @@
 //! executable go built.
 
 use super::{choice, open};
-use crate::bundle::read::Bundle;
+use crate::bundle::read::{Bundle, Stopped};
 use crate::error::{Context, Result, fail, shown, usage};
 use crate::place;
 use mgo_format::Entry;
@@ -46,14 +46,13 @@ fn decoded_file(bundle: &Bundle, entry: &Entry, file: &Path) -> Result<Spilled> 
     let mut spill =
         std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile().map_err(temporary)?);
     let size = bundle
-        .decode_into(entry, &mut |bytes| {
-            spill.write_all(bytes).map_err(|e| e.to_string())
-        })
-        .map_err(|damage| {
-            fail(format!(
+        .decode_into(entry, &mut |bytes| spill.write_all(bytes))
+        .map_err(|stopped| match stopped {
+            Stopped::Damaged(damage) => fail(format!(
                 "{} is damaged, nothing was written: {damage}",
                 shown(file)
-            ))
+            )),
+            Stopped::Sink(err) => temporary(err),
         })?;
     let file = spill.into_inner().map_err(|e| temporary(e.into_error()))?;
     Ok(Spilled { file, size })

@@ -2,7 +2,7 @@
 //! is not a level's compared with what this mgo would write.
 
 use super::{differing, open_error, size};
-use crate::bundle::read::{Bundle, OpenError};
+use crate::bundle::read::{Bundle, OpenError, Stopped};
 use crate::bundle::{self, launchers};
 use crate::error::{Context, Result, fail, shown};
 use mgo_format::{BlockRecord, SectionRecord, StoredVariant};
@@ -57,9 +57,15 @@ fn check_levels(bundle: &Bundle, report: &mut String) -> (bool, Option<Vec<u8>>)
             .then(tempfile::tempfile)
             .and_then(std::result::Result::ok)
             .map(|f| std::io::BufWriter::with_capacity(1 << 20, f));
-        let checked = bundle.decode_into(entry, &mut |bytes| match spill.as_mut() {
-            Some(file) => file.write_all(bytes).map_err(|e| e.to_string()),
-            None => Ok(()),
+        let checked = bundle.decode_into(entry, &mut |bytes| {
+            // Without room for the copy, the level is still checked; the
+            // bundle's own build info then stands in.
+            if let Some(file) = spill.as_mut()
+                && file.write_all(bytes).is_err()
+            {
+                spill = None;
+            }
+            Ok(())
         });
         match checked {
             Ok(total) => {
@@ -72,9 +78,15 @@ fn check_levels(bundle: &Bundle, report: &mut String) -> (bool, Option<Vec<u8>>)
                         .map(|m| bundle::go_buildinfo(&m).unwrap_or_default());
                 }
             }
-            Err(damage) => {
+            Err(Stopped::Damaged(damage)) => {
                 damaged = true;
                 let _ = writeln!(report, "v{}: DAMAGED: {}", damage.level, damage.what);
+            }
+            // The sink above takes every byte; were it to refuse, the
+            // level would be unchecked, which is a failure too.
+            Err(Stopped::Sink(err)) => {
+                damaged = true;
+                let _ = writeln!(report, "v{}: NOT CHECKED: {err}", entry.level);
             }
         }
     }

@@ -520,3 +520,33 @@ fn only_regular_files_are_read_and_names_are_escaped() {
         )
     );
 }
+
+/// A full TMPDIR while extracting is a full disk, not a damaged bundle:
+/// the message says which, and nothing is written. The small tmpfs is
+/// mounted in a private mount namespace.
+#[test]
+fn extract_into_a_full_tmpdir_says_so_and_writes_nothing() {
+    require("unshare");
+    let hello = hello();
+    let dir = scratch();
+    let full = dir.path().join("full");
+    let dest = dir.path().join("out");
+    fs::create_dir(&full).unwrap();
+    let script = r#"
+set -e
+mount -t tmpfs -o size=64k tmpfs "$FULL"
+TMPDIR="$FULL" "$MGO" extract -l v1 -o "$DEST" "$BUNDLE"
+"#;
+    let out = run(Command::new("unshare")
+        .args(["-m", "sh", "-c", script])
+        .env("MGO", env!("CARGO_BIN_EXE_mgo"))
+        .env("FULL", &full)
+        .env("DEST", &dest)
+        .env("BUNDLE", &hello.bundle));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "mgo: cannot write a temporary file: No space left on device (os error 28)\n"
+    );
+    assert!(!dest.exists());
+}
