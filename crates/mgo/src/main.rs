@@ -15,6 +15,7 @@ mod bundle;
 mod cli;
 mod console;
 mod cpu;
+mod elf;
 mod encode;
 mod error;
 mod go;
@@ -81,6 +82,7 @@ mod tests {
         "place",
         "cli",
         "cpu",
+        "elf",
         "interrupt",
         "console",
         "error",

@@ -8,6 +8,7 @@
 //! lays a bundle out again from its own stored variants and compares: every
 //! byte that is not a variant's must come out the same.
 
+use crate::elf::Elf;
 use crate::error::{Result, fail as error};
 use mgo_format::{LOAD_PLACEHOLDER_TYPE, SECTION_NAME, SEGMENT_TYPE, StoredVariant, VARIANT_ALIGN};
 use object::elf::{
@@ -16,8 +17,7 @@ use object::elf::{
 };
 use object::endian::{LittleEndian as LE, U32, U64};
 use object::pod::{bytes_of, slice_from_all_bytes};
-use object::read::elf::{ElfFile64, FileHeader, ProgramHeader, SectionHeader};
-use object::{Object, ObjectSection};
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use std::io::{self, Write};
 use std::ops::Range;
 
@@ -39,14 +39,10 @@ fn align(value: u64, to: u64) -> u64 {
 /// The `.go.buildinfo` section of a Go executable: module path, dependencies
 /// and build settings, self-contained since Go 1.18.
 pub fn go_buildinfo(executable: &[u8]) -> Result<Vec<u8>> {
-    let file = ElfFile64::<LE>::parse(executable)
-        .map_err(|e| error(format!("the variant is not a 64-bit ELF executable: {e}")))?;
-    let section = file
-        .section_by_name(".go.buildinfo")
-        .ok_or_else(|| error("the variant has no .go.buildinfo section (not built by go?)"))?;
-    let data = section
-        .data()
-        .map_err(|e| error(format!("cannot read the variant's .go.buildinfo: {e}")))?;
+    let elf = Elf::parse(executable).ok_or_else(|| error("not a 64-bit ELF executable"))?;
+    let data = elf
+        .section(".go.buildinfo")
+        .ok_or_else(|| error("no .go.buildinfo section: not a build of go's"))?;
     Ok(data.to_vec())
 }
 

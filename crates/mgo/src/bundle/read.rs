@@ -3,12 +3,9 @@
 //! would decode it. `inspect`, `verify`, `extract` and the up-to-date check
 //! of rebuilds all read bundles through here.
 
+use crate::elf::Elf;
 use crate::encode::decode_block;
 use mgo_format::{Blocks, Entry, SEGMENT_TYPE, SectionRecord, Sections, Table};
-use object::elf::FileHeader64;
-use object::endian::LittleEndian as LE;
-use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
-use object::{Object, ObjectSection};
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
@@ -156,8 +153,7 @@ impl Bundle {
     /// The `.go.buildinfo` section the bundle carries (a copy of its lowest
     /// level's), which `go version -m` reads.
     pub fn buildinfo(&self) -> Option<&[u8]> {
-        let file = ElfFile64::<LE>::parse(self.bytes()).ok()?;
-        file.section_by_name(".go.buildinfo")?.data().ok()
+        Elf::parse(self.bytes())?.section(".go.buildinfo")
     }
 
     /// `entry`'s inflated sections, checked.
@@ -365,17 +361,15 @@ fn map(path: &Path) -> Result<memmap2::Mmap, OpenError> {
 /// The bundle segment's range in `bytes`: the program header of type
 /// [`SEGMENT_TYPE`] (docs/FORMAT.md).
 fn find_segment(bytes: &[u8]) -> Result<Range<usize>, OpenError> {
-    let header = FileHeader64::<LE>::parse(bytes)
-        .map_err(|_| OpenError::NotBundle("not a 64-bit ELF file"))?;
-    let headers = header
-        .program_headers(LE, bytes)
-        .map_err(|_| OpenError::NotBundle("its ELF program headers are unreadable"))?;
-    let segment = headers
-        .iter()
-        .find(|p| p.p_type(LE) == object::elf::ProgramType(SEGMENT_TYPE))
+    let elf = Elf::parse(bytes).ok_or(OpenError::NotBundle("not a 64-bit ELF file"))?;
+    if !elf.has_program_headers() {
+        return Err(OpenError::NotBundle(
+            "its ELF program headers are unreadable",
+        ));
+    }
+    let Range { start, end } = elf
+        .segment(SEGMENT_TYPE)
         .ok_or(OpenError::NotBundle("an ELF file without a bundle segment"))?;
-    let start = usize::try_from(segment.p_offset(LE)).unwrap_or(usize::MAX);
-    let end = start.saturating_add(usize::try_from(segment.p_filesz(LE)).unwrap_or(usize::MAX));
     if end > bytes.len() || start > end {
         return Err(OpenError::Table(mgo_format::Error(
             "bundle segment extends past the end of the file (truncated?)",

@@ -1,6 +1,7 @@
 //! Where an executable is cut into blocks: the first page alone, then at
 //! every boundary of a segment's file pages (docs/FORMAT.md, "Blocks").
 
+use crate::elf::Elf;
 use mgo_format::SectionRecord;
 use std::ops::Range;
 
@@ -25,34 +26,10 @@ const _: () = assert!(UNLOADED_CHUNK_SIZE as u64 <= mgo_format::MAX_BLOCK_SIZE);
 /// the mapping before it decodes the rest straight into place.
 pub const FIRST_BLOCK: usize = 4096;
 
-const PAGE: usize = 4096;
-
 /// The file ranges the kernel maps for the executable's PT_LOAD segments,
 /// whole pages, within the file; none if it is not an ELF executable.
 pub fn loadable_ranges(executable: &[u8]) -> Vec<Range<usize>> {
-    use object::read::elf::{FileHeader, ProgramHeader};
-    let endian = object::LittleEndian;
-    let Ok(header) = object::elf::FileHeader64::<object::LittleEndian>::parse(executable) else {
-        return Vec::new();
-    };
-    let Ok(headers) = header.program_headers(endian, executable) else {
-        return Vec::new();
-    };
-    headers
-        .iter()
-        .filter(|p| p.p_type(endian) == object::elf::PT_LOAD && p.p_filesz(endian) > 0)
-        .map(|p| {
-            let offset = p.p_offset(endian) as usize;
-            let end = offset.saturating_add(p.p_filesz(endian) as usize);
-            let start = offset / PAGE * PAGE;
-            start.min(executable.len())
-                ..end
-                    .div_ceil(PAGE)
-                    .saturating_mul(PAGE)
-                    .min(executable.len())
-        })
-        .filter(|r| !r.is_empty())
-        .collect()
+    Elf::parse(executable).map_or_else(Vec::new, |elf| elf.loadable_ranges())
 }
 
 /// One block of an executable.

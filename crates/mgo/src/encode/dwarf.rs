@@ -10,12 +10,11 @@
 //! exact; the variant's checksum covers the executable, so a wrong byte
 //! could never go unnoticed anyway.
 
-use super::blocks::loadable_ranges;
 use super::parallel::parallel_map;
+use crate::elf::Elf;
 use crate::error::{Result, fail};
 use mgo_format::SectionRecord;
 use mgo_goflate::Encoder;
-use object::read::elf::{FileHeader, SectionHeader};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -47,28 +46,21 @@ struct Candidate {
 /// The zlib streams of `executable`'s compressed sections that lie after
 /// everything a segment loads, in file order.
 fn candidates(executable: &[u8]) -> Vec<(Range<usize>, usize)> {
-    let endian = object::LittleEndian;
-    let Ok(header) = object::elf::FileHeader64::<object::LittleEndian>::parse(executable) else {
-        return Vec::new();
-    };
-    let Ok(sections) = header.sections(endian, executable) else {
+    let Some(elf) = Elf::parse(executable) else {
         return Vec::new();
     };
     // Starting a bundle maps only loadable bytes straight from the
     // decoded blocks; an inflated section there would move them.
-    let loadable_end = loadable_ranges(executable)
+    let loadable_end = elf
+        .loadable_ranges()
         .iter()
         .map(|r| r.end)
         .max()
         .unwrap_or(0);
-    let mut found: Vec<(Range<usize>, usize)> = sections
-        .iter()
-        .filter(|s| s.sh_flags(endian).0 & object::elf::SHF_COMPRESSED.0 != 0)
-        .filter(|s| s.sh_type(endian) != object::elf::SHT_NOBITS)
-        .filter_map(|s| {
-            let (offset, size) = s.file_range(endian)?;
-            let start = usize::try_from(offset).ok()?;
-            let end = start.checked_add(usize::try_from(size).ok()?)?;
+    let mut found: Vec<(Range<usize>, usize)> = elf
+        .compressed_sections()
+        .into_iter()
+        .filter_map(|Range { start, end }| {
             let data = executable.get(start..end)?;
             let chdr = data.get(..CHDR_SIZE)?;
             let kind = u32::from_le_bytes(chdr.get(..4)?.try_into().ok()?);

@@ -4,6 +4,7 @@
 use super::{differing, open_error, size};
 use crate::bundle::read::{Bundle, OpenError, Stopped};
 use crate::bundle::{self, launchers};
+use crate::elf::Elf;
 use crate::error::{Context, Result, fail, shown};
 use mgo_format::{BlockRecord, SectionRecord, StoredVariant};
 use std::fmt::Write as _;
@@ -244,8 +245,8 @@ fn verify_damaged_table(file: &Path, err: mgo_format::Error) -> Result<()> {
             // Past the ELF header and program headers, which the writer
             // patches, and up to its section headers, which it moves, the
             // launcher's bytes are copied as they are.
-            let (from, shoff) = launcher_code(launcher);
-            let to = shoff.min(launcher.len()).min(bytes.len());
+            let code = Elf::parse(launcher).map_or(0..0, |elf| elf.code_between_headers());
+            let (from, to) = (code.start, code.end.min(launcher.len()).min(bytes.len()));
             let differ = (from..to)
                 .filter(|&i| launcher.get(i) != bytes.get(i))
                 .count();
@@ -263,17 +264,4 @@ fn verify_damaged_table(file: &Path, err: mgo_format::Error) -> Result<()> {
     }
     crate::console::print(&report);
     Err(fail(format!("{} is damaged", shown(file))))
-}
-
-/// Where a launcher's code lies: past its ELF header and program headers,
-/// which the writer patches, and up to its section headers, which it moves.
-fn launcher_code(launcher: &[u8]) -> (usize, usize) {
-    use object::read::elf::FileHeader;
-    let Ok(header) = object::elf::FileHeader64::<object::LittleEndian>::parse(launcher) else {
-        return (0, 0);
-    };
-    let e = object::LittleEndian;
-    let phoff = header.e_phoff(e) as usize;
-    let headers = usize::from(header.e_phnum(e)) * usize::from(header.e_phentsize(e));
-    (phoff + headers, header.e_shoff(e) as usize)
 }
