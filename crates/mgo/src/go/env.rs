@@ -5,6 +5,7 @@
 use super::command::{go_command, output_of};
 use crate::error::Result;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 /// What `go env` says about the target and the toolchain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,6 +115,19 @@ fn user_goflags(goenv: &str) -> String {
         .unwrap_or_default()
 }
 
+/// GOFLAGS as the last [`env`] found it.
+static GOFLAGS: Mutex<Option<String>> = Mutex::new(None);
+
+/// GOFLAGS as go reads it, as [`env`] found it (the runs' relay asks
+/// whether go echoes commands); before any `go env`, the variable.
+pub(super) fn goflags() -> String {
+    let seen = GOFLAGS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    seen.unwrap_or_else(|| std::env::var("GOFLAGS").unwrap_or_default())
+}
+
 /// Asks go about the target and the toolchain, from `dir` (where `-C`
 /// points: a go.mod there may select another toolchain).
 pub fn env(dir: &Path) -> Result<GoEnv> {
@@ -127,7 +141,7 @@ pub fn env(dir: &Path) -> Result<GoEnv> {
     let text = output_of(command, "go env")?;
     let mut lines = text.lines().map(str::trim).map(str::to_owned);
     let mut next = || lines.next().unwrap_or_default();
-    Ok(GoEnv {
+    let env = GoEnv {
         goos: next(),
         goarch: next(),
         goamd64: next(),
@@ -138,7 +152,9 @@ pub fn env(dir: &Path) -> Result<GoEnv> {
         gohostos: next(),
         gohostarch: next(),
         goflags: user_goflags(&next()),
-    })
+    };
+    *GOFLAGS.lock().unwrap_or_else(PoisonError::into_inner) = Some(env.goflags.clone());
+    Ok(env)
 }
 
 /// Whether a `go version` string (`go1.26.8`, `go1.21rc2`, `devel go1.27-…`)

@@ -3,7 +3,8 @@
 //! first failure stops the rest.
 
 use super::command::{go_command, spawn_error};
-use super::relay::{Held, Prefix, relay_and_wait};
+use super::merge::Merger;
+use super::relay::{self, Held, Relayer, relay_and_wait};
 use crate::error::{self, Result, fail};
 use crate::interrupt;
 use std::collections::VecDeque;
@@ -48,11 +49,16 @@ pub enum OnFailure {
     RunAll,
 }
 
-/// How each run's output is passed on.
+/// How each run's output is passed on. A line every level prints is
+/// printed once, as go printed it; a line some level lacks is marked with
+/// the levels that printed it, `v3: ` or `v3,v4: ` (see `merge.rs`). With
+/// `-x` or `-n`, and for tests ([`OnFailure::RunAll`]), every line is
+/// marked with its level.
 #[derive(Clone, Copy)]
 pub struct Relay {
     /// go prints JSON lines on stdout (`-json`): the level goes into each
-    /// object as a `"GOAMD64"` field instead of a prefix.
+    /// object as a `"GOAMD64"` field instead of a prefix, and objects are
+    /// never merged.
     pub json: bool,
     /// Keep the marked lines in [`Outcome::held`] instead of printing
     /// them, for a run whose output only counts if it succeeds.
@@ -72,9 +78,9 @@ pub struct Outcome {
 }
 
 /// Runs `runs`, at most `parallel` at a time, lowest level first. With
-/// [`OnFailure::StopOthers`] the first failure stops the rest (their output
-/// is dropped: it would repeat the same errors) and runs not yet started
-/// are skipped.
+/// [`OnFailure::StopOthers`] the first failure stops the rest (what they
+/// print from then on is dropped: it would repeat the same errors) and runs
+/// not yet started are skipped.
 pub fn run_levels(
     runs: Vec<LevelRun>,
     parallel: usize,
@@ -82,7 +88,14 @@ pub fn run_levels(
     relay: Relay,
 ) -> Result<Outcome> {
     let workers = parallel.clamp(1, runs.len().max(1));
-    let set = RunSet::new(runs, on_failure, relay);
+    let levels: Vec<u8> = runs.iter().map(|run| run.level).collect();
+    let marking = relay::marking(
+        runs.iter().map(|run| &run.command),
+        on_failure == OnFailure::RunAll,
+        &super::env::goflags(),
+    );
+    let relayer = Relayer::new(Merger::new(&levels, marking, relay.json), relay.hold);
+    let set = RunSet::new(runs, on_failure, relayer);
     thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| set.work());
@@ -95,8 +108,7 @@ pub fn run_levels(
 struct RunSet {
     queue: Mutex<VecDeque<LevelRun>>,
     on_failure: OnFailure,
-    relay: Relay,
-    held: Arc<Mutex<Held>>,
+    relayer: Relayer,
     /// Each finished run's level and status, in the order they ended.
     results: Mutex<Vec<(u8, ExitStatus)>>,
     first_failure: Mutex<Option<(u8, ExitStatus)>>,
@@ -112,12 +124,11 @@ struct Ended {
 }
 
 impl RunSet {
-    fn new(runs: Vec<LevelRun>, on_failure: OnFailure, relay: Relay) -> Self {
+    fn new(runs: Vec<LevelRun>, on_failure: OnFailure, relayer: Relayer) -> Self {
         Self {
             queue: Mutex::new(runs.into_iter().collect()),
             on_failure,
-            relay,
-            held: Arc::default(),
+            relayer,
             results: Mutex::default(),
             first_failure: Mutex::default(),
             failure: Mutex::default(),
@@ -129,7 +140,7 @@ impl RunSet {
     fn work(&self) {
         while let Some(run) = self.next() {
             let level = run.level;
-            let ended = run_one(run, self.relay, &self.held);
+            let ended = run_one(run, &self.relayer);
             self.record(level, ended);
         }
     }
@@ -152,6 +163,9 @@ impl RunSet {
                 if !status.success() && !self.failed.swap(true, Ordering::SeqCst) {
                     *lock(&self.first_failure) = Some((level, status));
                     if self.on_failure == OnFailure::StopOthers {
+                        // The others' output stops here: what they printed
+                        // so far is released now.
+                        self.relayer.stop_all();
                         interrupt::stop_children(Some(pid));
                     }
                 }
@@ -159,6 +173,7 @@ impl RunSet {
             }
             Err(err) => {
                 self.failed.store(true, Ordering::SeqCst);
+                self.relayer.stop_all();
                 interrupt::stop_children(None);
                 lock(&self.failure).get_or_insert(err);
             }
@@ -167,6 +182,8 @@ impl RunSet {
 
     /// What the set came to, once every worker is done.
     fn outcome(self) -> Result<Outcome> {
+        // Runs skipped or interrupted: nothing more comes.
+        self.relayer.stop_all();
         interrupt::check()?;
         if let Some(err) = into_inner(self.failure) {
             return Err(err);
@@ -176,7 +193,7 @@ impl RunSet {
         Ok(Outcome {
             statuses,
             first_failure: into_inner(self.first_failure),
-            held: std::mem::take(&mut *lock(&self.held)),
+            held: self.relayer.into_held(),
         })
     }
 }
@@ -190,7 +207,7 @@ fn into_inner<T>(mutex: Mutex<T>) -> T {
 }
 
 /// Starts one run, relays its output and waits for it.
-fn run_one(mut run: LevelRun, relay: Relay, held: &Arc<Mutex<Held>>) -> Result<Ended> {
+fn run_one(mut run: LevelRun, relayer: &Relayer) -> Result<Ended> {
     let quiet = Arc::new(AtomicBool::new(false));
     let mut child = run.command.spawn().map_err(|e| spawn_error(&e))?;
     let pid = child.id();
@@ -199,16 +216,13 @@ fn run_one(mut run: LevelRun, relay: Relay, held: &Arc<Mutex<Held>>) -> Result<E
         quiet.store(true, Ordering::SeqCst);
         interrupt::signal_group(pid);
     }
-    let status = relay_and_wait(
-        &mut child,
-        &Prefix {
-            level: run.level,
-            json: relay.json,
-            quiet,
-            held: relay.hold.then(|| Arc::clone(held)),
-        },
-    );
+    let status = relay_and_wait(&mut child, run.level, &quiet, relayer);
     interrupt::unregister(pid);
+    if quiet.load(Ordering::SeqCst) {
+        relayer.stopped(run.level);
+    } else {
+        relayer.finished(run.level);
+    }
     let status = status.map_err(|e| fail(format!("waiting for go: {e}")))?;
     Ok(Ended { pid, status })
 }

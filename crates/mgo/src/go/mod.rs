@@ -8,12 +8,16 @@
 //! - `list.rs`: `go list` queries ([`package_names`], [`sources`]).
 //! - `levels.rs`: [`run_levels`], one go per level in parallel, each in
 //!   its own process group; the first failure stops the others.
-//! - `relay.rs`: each run's output, line by line, marked with its level.
+//! - `relay.rs`: the runs' output, read line by line and printed (or kept
+//!   back); `merge.rs`, its pure part: which lines to print and how to
+//!   mark them (a line the levels share once, as go printed it; a line
+//!   some level lacks with the levels that printed it).
 
 mod command;
 mod env;
 mod levels;
 mod list;
+mod merge;
 mod relay;
 
 pub use command::{describe_status, exec};
