@@ -15,8 +15,9 @@
 //! it too or has ended; lines leave in the order they first came, so each
 //! level's messages keep their order (a `# package` header stays above its
 //! lines). Shared lines therefore appear as fast as the slowest level
-//! prints them; a failure stops the other levels, which releases every
-//! line at once, so errors are never held back.
+//! prints them, and a line only some levels print once the others end; a
+//! build's failure stops the other levels, which releases every line at
+//! once, so a failed build's errors wait for nothing.
 //!
 //! A level that ran to its end and did not print a line is what marks it.
 //! A level that mgo stopped (another failed first) or never started cannot

@@ -135,8 +135,8 @@ fn relay_lines(from: impl Read, level: u8, stream: Stream, quiet: &AtomicBool, r
 
 /// How the lines of these runs are marked: a build's shared lines once
 /// ([`Marking::Shared`]), unless go echoes its commands (`-x`, `-n`: each
-/// level's name its own files and GOAMD64, and a merged script would be
-/// no level's); tests (`each_level_matters`) line by line.
+/// level's commands name its own files and GOAMD64, and a merged script
+/// would be no level's); tests (`each_level_matters`) line by line.
 pub(super) fn marking<'a>(
     commands: impl IntoIterator<Item = &'a Command>,
     each_level_matters: bool,
