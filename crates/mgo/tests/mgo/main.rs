@@ -29,5 +29,6 @@ mod inspect;
 mod launcher;
 mod limits;
 mod mapped;
+mod output;
 mod privileged;
 mod rebuild;
