@@ -101,6 +101,8 @@ pub struct Request {
     pub json: bool,
     /// `-n`: go prints commands and builds nothing.
     pub dry_run: bool,
+    /// `-x`: go prints the commands it runs.
+    pub echo_commands: bool,
     /// `test -c`: compile test binaries instead of running tests.
     pub compile_only: bool,
 }
@@ -308,6 +310,7 @@ fn parse_request(
             buildmode: None,
             json: false,
             dry_run: false,
+            echo_commands: false,
             compile_only: false,
         },
         help: false,
@@ -422,6 +425,7 @@ impl RequestParser {
             }
             "json" => request.json = is_true(value.as_deref()),
             "n" => request.dry_run = is_true(value.as_deref()),
+            "x" => request.echo_commands = is_true(value.as_deref()),
             "c" if verb == GoVerb::Test => request.compile_only = is_true(value.as_deref()),
             name if SELECTION_FLAGS.contains(&name) => {
                 request.selection_flags.push(arg.clone());
@@ -688,6 +692,19 @@ mod tests {
         );
         assert!(matches!(parsed(&["test", "-c"]), Ok(Command::Build(_))));
         assert!(matches!(parsed(&["test", "-v", "."]), Ok(Command::Test(_))));
+    }
+
+    #[test]
+    fn command_echoes_are_noticed_where_go_reads_them() {
+        let echoes = |args: &[&str]| request(args).echo_commands;
+        assert!(echoes(&["-x", "."]));
+        assert!(echoes(&["--x=true", "."]));
+        assert!(!echoes(&["."]));
+        assert!(!echoes(&["-x=false", "."]));
+        // A value, not a flag: -ldflags takes "-x"; after a package, go
+        // build reads no flags.
+        assert!(!echoes(&["-ldflags", "-x", "."]));
+        assert!(!echoes(&[".", "-x"]));
     }
 
     #[test]

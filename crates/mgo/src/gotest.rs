@@ -51,6 +51,8 @@ pub fn run(mut request: Request) -> Result<()> {
         Relay {
             json: settings::json_output(&request),
             hold: false,
+            // Each level's report matters.
+            each_line: true,
         },
     )?;
     if here.level < 4 {

@@ -62,6 +62,7 @@ pub fn goflags_count(request: &mut Request, goflags: &str) {
     let set =
         |name| crate::cli::from_goflags(goflags, name).is_some_and(|v| v == "true" || v == "1");
     request.dry_run = request.dry_run || set("n");
+    request.echo_commands = request.echo_commands || set("x");
     request.json = request.json || set("json");
     if request.buildmode.is_none() {
         request.buildmode = crate::cli::from_goflags(goflags, "buildmode");
@@ -453,6 +454,9 @@ impl Job {
             Relay {
                 json: self.settings.json,
                 hold,
+                // Each level's commands name its own files and GOAMD64: a
+                // merged script would be no level's.
+                each_line: self.request.dry_run || self.request.echo_commands,
             },
         )
     }
@@ -708,4 +712,30 @@ fn clear_dir(dir: &Path) -> Result<()> {
         let _ = fs::remove_file(&path).or_else(|_| fs::remove_dir_all(&path));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(args: &[&str]) -> Request {
+        match crate::cli::parse(args.iter().map(OsString::from)) {
+            Ok(crate::cli::Command::Build(request)) => request,
+            other => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn goflags_count_as_flags_of_the_command_line() {
+        let mut r = request(&["."]);
+        goflags_count(&mut r, "-json -x");
+        assert!(r.json && r.echo_commands && !r.dry_run);
+        let mut r = request(&["."]);
+        goflags_count(&mut r, "-n -buildmode=pie");
+        assert!(r.dry_run && !r.echo_commands);
+        assert_eq!(r.buildmode.as_deref(), Some("pie"));
+        let mut r = request(&["-x=false", "."]);
+        goflags_count(&mut r, "-v");
+        assert!(!r.echo_commands);
+    }
 }

@@ -5,7 +5,6 @@
 use super::command::{go_command, output_of};
 use crate::error::Result;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
 
 /// What `go env` says about the target and the toolchain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,19 +114,6 @@ fn user_goflags(goenv: &str) -> String {
         .unwrap_or_default()
 }
 
-/// GOFLAGS as the last [`env`] found it.
-static GOFLAGS: Mutex<Option<String>> = Mutex::new(None);
-
-/// GOFLAGS as go reads it, as [`env`] found it (the runs' relay asks
-/// whether go echoes commands); before any `go env`, the variable.
-pub(super) fn goflags() -> String {
-    let seen = GOFLAGS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    seen.unwrap_or_else(|| std::env::var("GOFLAGS").unwrap_or_default())
-}
-
 /// Asks go about the target and the toolchain, from `dir` (where `-C`
 /// points: a go.mod there may select another toolchain).
 pub fn env(dir: &Path) -> Result<GoEnv> {
@@ -153,7 +139,6 @@ pub fn env(dir: &Path) -> Result<GoEnv> {
         gohostarch: next(),
         goflags: user_goflags(&next()),
     };
-    *GOFLAGS.lock().unwrap_or_else(PoisonError::into_inner) = Some(env.goflags.clone());
     Ok(env)
 }
 

@@ -3,8 +3,9 @@
 //! first failure stops the rest.
 
 use super::command::{go_command, spawn_error};
+use super::merge::Marking;
 use super::merge::Merger;
-use super::relay::{self, Held, Relayer, relay_and_wait};
+use super::relay::{Held, Relayer, relay_and_wait};
 use crate::error::{self, Result, fail};
 use crate::interrupt;
 use std::collections::VecDeque;
@@ -63,6 +64,9 @@ pub struct Relay {
     /// Keep the marked lines in [`Outcome::held`] instead of printing
     /// them, for a run whose output only counts if it succeeds.
     pub hold: bool,
+    /// Mark every line with its level instead of printing a line every
+    /// level prints once: for tests, and for `-x` and `-n`.
+    pub each_line: bool,
 }
 
 /// What a set of runs came to.
@@ -89,11 +93,11 @@ pub fn run_levels(
 ) -> Result<Outcome> {
     let workers = parallel.clamp(1, runs.len().max(1));
     let levels: Vec<u8> = runs.iter().map(|run| run.level).collect();
-    let marking = relay::marking(
-        runs.iter().map(|run| &run.command),
-        on_failure == OnFailure::RunAll,
-        &super::env::goflags(),
-    );
+    let marking = if relay.each_line {
+        Marking::EachLine
+    } else {
+        Marking::Shared
+    };
     let relayer = Relayer::new(Merger::new(&levels, marking, relay.json), relay.hold);
     let set = RunSet::new(runs, on_failure, relayer);
     thread::scope(|scope| {

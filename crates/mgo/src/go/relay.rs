@@ -3,11 +3,9 @@
 //! it is marked), whose lines are printed, or kept back for a run whose
 //! output only counts if it succeeds.
 
-use super::merge::{Marking, Merger, Out, Stream};
-use crate::cli;
-use std::ffi::{OsStr, OsString};
+use super::merge::{Merger, Out, Stream};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
@@ -130,104 +128,5 @@ fn relay_lines(from: impl Read, level: u8, stream: Stream, quiet: &AtomicBool, r
         if !quiet.load(Ordering::SeqCst) {
             relayer.with_merger(|m| m.line(level, stream, &line));
         }
-    }
-}
-
-/// How the lines of these runs are marked: a build's shared lines once
-/// ([`Marking::Shared`]), unless go echoes its commands (`-x`, `-n`: each
-/// level's commands name its own files and GOAMD64, and a merged script
-/// would be no level's); tests (`each_level_matters`) line by line.
-pub(super) fn marking<'a>(
-    commands: impl IntoIterator<Item = &'a Command>,
-    each_level_matters: bool,
-    goflags: &str,
-) -> Marking {
-    if each_level_matters
-        || commands
-            .into_iter()
-            .any(|command| echoes_commands(command, goflags))
-    {
-        Marking::EachLine
-    } else {
-        Marking::Shared
-    }
-}
-
-/// Whether go, run as `command`, prints the commands it runs: `-x` or `-n`
-/// among its flags (read by mgo's own parser, which knows which flags take
-/// a value), or in GOFLAGS (the command's own, else `goflags`).
-fn echoes_commands(command: &Command, goflags: &str) -> bool {
-    let args: Vec<OsString> = command.get_args().map(OsStr::to_owned).collect();
-    let request = match cli::parse(args) {
-        Ok(cli::Command::Build(request) | cli::Command::Test(request)) => request,
-        _ => return false,
-    };
-    // The flags that only change what go prints: `go_args` less `key_args`.
-    let mut key = request.key_args.iter().peekable();
-    let talk: Vec<String> = request
-        .go_args
-        .iter()
-        .filter(|arg| key.next_if_eq(arg).is_none())
-        .map(|arg| arg.to_string_lossy().into_owned())
-        .collect();
-    let own_goflags = command
-        .get_envs()
-        .find(|(name, _)| *name == "GOFLAGS")
-        .and_then(|(_, value)| value)
-        .map(|value| value.to_string_lossy().into_owned());
-    let goflags = own_goflags.as_deref().unwrap_or(goflags);
-    let set = |flags: &str, name| cli::from_goflags(flags, name).is_some_and(|v| is_true(&v));
-    request.dry_run || set(&talk.join(" "), "x") || set(goflags, "x") || set(goflags, "n")
-}
-
-/// A true boolean flag value, as go's flag package reads it.
-fn is_true(value: &str) -> bool {
-    matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn build(args: &[&str]) -> Command {
-        let mut command = Command::new("go");
-        command
-            .arg("build")
-            .args(["-o", "/tmp/x/v1/out"])
-            .args(args);
-        command
-    }
-
-    #[test]
-    fn command_echoes_are_found_where_go_reads_them() {
-        let echoes = |args: &[&str], goflags| echoes_commands(&build(args), goflags);
-        assert!(echoes(&["-x", "."], ""));
-        assert!(echoes(&["--x=true", "."], ""));
-        assert!(echoes(&["-v", "-n", "."], ""));
-        assert!(echoes(&["."], "-json -x"));
-        assert!(echoes(&["."], "-n"));
-        assert!(!echoes(&["."], ""));
-        assert!(!echoes(&["-v", "-json", "."], "-v"));
-        assert!(!echoes(&["-x=false", "."], ""));
-        // A value, not a flag: -ldflags takes "-x"; after a package, go
-        // build reads no flags.
-        assert!(!echoes(&["-ldflags", "-x", "."], ""));
-        assert!(!echoes(&[".", "-x"], ""));
-        // The command's own GOFLAGS rules.
-        let mut command = build(&["."]);
-        command.env("GOFLAGS", "-v");
-        assert!(!echoes_commands(&command, "-x"));
-        command.env("GOFLAGS", "-x");
-        assert!(echoes_commands(&command, ""));
-    }
-
-    #[test]
-    fn builds_share_lines_and_tests_or_echoes_mark_each() {
-        let plain = build(&["."]);
-        let echo = build(&["-x", "."]);
-        assert_eq!(marking([&plain, &plain], false, ""), Marking::Shared);
-        assert_eq!(marking([&plain, &echo], false, ""), Marking::EachLine);
-        assert_eq!(marking([&plain], true, ""), Marking::EachLine);
-        assert_eq!(marking([&plain], false, "-n"), Marking::EachLine);
     }
 }
