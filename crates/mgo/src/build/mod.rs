@@ -566,7 +566,6 @@ impl Job {
         if outcome.first_failure.is_some() {
             return Ok(REBUILD);
         }
-        go::print_held(&outcome.held);
         let names = names_in(&out_dir)?;
         let expected: Vec<OsString> = {
             let mut n: Vec<OsString> = seeds.iter().map(|(n, _)| n.clone()).collect();
@@ -578,6 +577,7 @@ impl Job {
             .map(|(name, seed)| fs::read(out_dir.join(name)).is_ok_and(|b| b == *seed))
             .collect();
         if names == expected && untouched.iter().all(|&u| u) {
+            go::print_held(&outcome.held);
             for program in &previous.programs {
                 place::touch(&program.dest).with_context(|| {
                     format!("cannot update {}", crate::error::shown(&program.dest))
@@ -585,8 +585,12 @@ impl Job {
             }
             return Ok(Shortcut::UpToDate);
         }
+        // The lowest level's build is reused only if go said nothing about
+        // it: its messages, printed apart from the other levels', would
+        // show a warning every level prints twice. The full build says
+        // them with the others.
         Ok(Shortcut::Rebuild {
-            lowest_built: untouched.iter().all(|&u| !u),
+            lowest_built: untouched.iter().all(|&u| !u) && outcome.held.is_empty(),
         })
     }
 
