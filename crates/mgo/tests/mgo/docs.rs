@@ -112,3 +112,170 @@ fn anchors_follow_github() {
     );
     assert_eq!(anchor(" Entry (48 bytes)"), "entry-48-bytes");
 }
+
+/// The text of `page` from the line `heading` to the next heading of the
+/// same or a higher level.
+fn section(page: &str, heading: &str) -> String {
+    let text = fs::read_to_string(repo().join(page)).unwrap();
+    let level = heading.chars().take_while(|&c| c == '#').count();
+    let mut lines = text.lines().skip_while(|line| *line != heading);
+    assert!(lines.next().is_some(), "{page} has no {heading:?}");
+    let mut in_code = false;
+    let mut out = String::new();
+    for line in lines {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        }
+        let hashes = line.chars().take_while(|&c| c == '#').count();
+        if !in_code && hashes > 0 && hashes <= level && line[hashes..].starts_with(' ') {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The cells of a Markdown table's rows, header and separator left out.
+fn table_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut in_table = false;
+    for line in text.lines() {
+        if !line.starts_with('|') {
+            in_table = false;
+            continue;
+        }
+        let cells = table_cells(line);
+        if !in_table {
+            // The header; the separator follows.
+            in_table = true;
+            continue;
+        }
+        if cells
+            .iter()
+            .all(|c| c.chars().all(|c| c == '-' || c == ':'))
+        {
+            continue;
+        }
+        rows.push(cells);
+    }
+    rows
+}
+
+/// A table row's cells; a `|` inside a code span does not end a cell.
+fn table_cells(line: &str) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut in_code = false;
+    for c in line.trim().trim_start_matches('|').chars() {
+        match c {
+            '`' => {
+                in_code = !in_code;
+                cell.push(c);
+            }
+            '|' if !in_code => cells.push(std::mem::take(&mut cell).trim().to_owned()),
+            _ => cell.push(c),
+        }
+    }
+    cells
+}
+
+/// The code spans of a Markdown text: `a` and `b` in "`a` or `b`".
+fn code_spans(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The variables `mgo --help` names under ENVIRONMENT, before and after its
+/// "When a bundle runs" line: the first word of each entry, up to an `=`,
+/// except that `MGODEBUG=item` names one item of MGODEBUG.
+fn help_variables() -> (HashSet<String>, HashSet<String>) {
+    let help = fs::read_to_string(repo().join("crates/mgo/src/help.txt")).unwrap();
+    let environment: Vec<&str> = help
+        .lines()
+        .skip_while(|line| *line != "ENVIRONMENT")
+        .skip(1)
+        .take_while(|line| line.is_empty() || line.starts_with(' '))
+        .collect();
+    assert!(!environment.is_empty(), "help.txt has no ENVIRONMENT");
+    let (mut building, mut running) = (HashSet::new(), HashSet::new());
+    let mut at_run_time = false;
+    for line in environment {
+        let Some(entry) = line.strip_prefix("    ") else {
+            continue;
+        };
+        if entry.starts_with("When a bundle runs") {
+            at_run_time = true;
+            continue;
+        }
+        if !entry.starts_with(|c: char| c.is_ascii_uppercase()) || entry.starts_with("When ") {
+            continue;
+        }
+        // "GOOS, GOARCH       a target ...": a comma goes on to one more.
+        let mut words = entry.split_whitespace();
+        let mut names = vec![words.next().unwrap()];
+        while names.last().unwrap().ends_with(',') {
+            names.extend(words.next());
+        }
+        for name in names.into_iter().map(|n| n.trim_end_matches(',')) {
+            let name = match name.split_once('=') {
+                Some(("MGODEBUG", _)) => name,
+                Some((variable, _)) => variable,
+                None => name,
+            };
+            let set = if at_run_time {
+                &mut running
+            } else {
+                &mut building
+            };
+            set.insert(name.to_owned());
+        }
+    }
+    (building, running)
+}
+
+/// Issue "One home per fact": the variables are described once, those mgo
+/// reads in CLI.md's table and those a bundle reads in LAUNCHER.md; `--help`
+/// can only name them, and it names the same ones.
+#[test]
+fn help_names_the_variables_that_the_docs_describe() {
+    let (help_building, help_running) = help_variables();
+
+    let mut building = HashSet::new();
+    for row in table_rows(&section("docs/CLI.md", "## Environment")) {
+        for name in code_spans(&row[0]) {
+            building.insert(name);
+        }
+    }
+    assert!(building.contains("MGO_COMPRESS"), "{building:?}");
+    assert_eq!(
+        help_building, building,
+        "help.txt's ENVIRONMENT (when building) and docs/CLI.md#environment"
+    );
+
+    let launcher = section("docs/LAUNCHER.md", "## Environment");
+    let mut running = HashSet::new();
+    for line in launcher.lines() {
+        if let Some(name) = line.strip_prefix("### ") {
+            running.insert(name.to_owned());
+        }
+    }
+    assert_eq!(
+        running,
+        HashSet::from(["GOAMD64".to_owned(), "MGODEBUG".to_owned()])
+    );
+    running.remove("MGODEBUG");
+    for row in table_rows(&section("docs/LAUNCHER.md", "### MGODEBUG")) {
+        if let [item] = &code_spans(&row[0])[..] {
+            running.insert(format!("MGODEBUG={item}"));
+        }
+    }
+    assert!(running.contains("MGODEBUG=extract"), "{running:?}");
+    assert_eq!(
+        help_running, running,
+        "help.txt's ENVIRONMENT (when a bundle runs) and docs/LAUNCHER.md#environment"
+    );
+}
