@@ -634,3 +634,36 @@ fn every_documented_error_message_is_printed_by_the_source() {
         "not what the source prints: {drifted:#?}"
     );
 }
+
+/// What the check above accepts and refuses, on a few format strings. It
+/// cannot tell which literal fills which hole: any message may gain a
+/// `: <error>` through `{what}: {cause}`, and `cannot write DEST: zstd`
+/// passes since `zstd` is a literal somewhere.
+#[test]
+fn a_documented_message_is_checked_word_for_word() {
+    let formats: Vec<Vec<Part>> = [
+        "{what}: {cause}",
+        "cannot write {}: {err}",
+        "go {} failed at v{level}",
+        "invalid value {:?} for flag -C",
+        "zstd",
+        "build",
+    ]
+    .iter()
+    .map(|f| format_parts(f))
+    .collect();
+    let printable = |message| Printable::check(&formats, message);
+    assert!(printable("cannot write DEST: <error>"));
+    assert!(printable("cannot write DEST: zstd: <error>"));
+    assert!(printable("go build failed at vN"));
+    assert!(printable("invalid value \"DIR\" for flag -C"));
+    assert!(printable("cannot write ..."));
+    // A changed, an added or a dropped word; a value the source does not
+    // leave a hole for.
+    assert!(!printable("cannot save DEST: <error>"));
+    assert!(!printable("cannot write to DEST: <error>"));
+    assert!(!printable("go failed at vN"));
+    assert!(!printable("go build failed on vN"));
+    assert!(!printable("cannot write app: <error>"));
+    assert!(!printable("cannot DEST: <error>"));
+}
