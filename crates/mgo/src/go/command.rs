@@ -53,7 +53,7 @@ pub(super) fn output_of(mut command: Command, what: &str) -> Result<String> {
         return Err(error::go_failed(
             output.status,
             Some(format!(
-                "{what} failed ({})",
+                "{what} failed: {}",
                 describe_status(&output.status)
             )),
         ));
