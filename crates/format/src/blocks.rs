@@ -8,7 +8,7 @@
 //! each block compressed on its own, so blocks also decode independently,
 //! straight into their final place.
 
-use crate::{Encoding, Entry, Error, u64_at};
+use crate::{Encoding, Entry, Error, block_record, put, u64_at};
 
 /// Bytes of one block record.
 pub const BLOCK_RECORD_SIZE: usize = 48;
@@ -22,7 +22,8 @@ pub const MAX_BLOCK_SIZE: u64 = 4 << 20;
 /// One block as the directory describes it (also what a writer fills in).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BlockRecord {
-    /// Offset of the block's first byte in the decoded executable.
+    /// Offset of the block's first byte in the decoded image (the
+    /// executable, unless the entry has inflated sections).
     pub offset: u64,
     /// Number of decoded bytes.
     pub size: u64,
@@ -64,16 +65,15 @@ pub struct Blocks<'a> {
 /// at least `records.len() * BLOCK_RECORD_SIZE` bytes long.
 pub fn write_blocks(out: &mut [u8], records: &[BlockRecord]) {
     for (record, slot) in records.iter().zip(out.chunks_exact_mut(BLOCK_RECORD_SIZE)) {
-        let fields = [
-            record.offset,
-            record.size,
-            record.checksum,
-            record.stored_offset,
-            record.stored_size,
-            record.dictionary_size,
-        ];
-        for (value, bytes) in fields.into_iter().zip(slot.chunks_exact_mut(8)) {
-            bytes.copy_from_slice(&value.to_le_bytes());
+        for (at, value) in [
+            (block_record::OFFSET, record.offset),
+            (block_record::SIZE, record.size),
+            (block_record::CHECKSUM, record.checksum),
+            (block_record::STORED_OFFSET, record.stored_offset),
+            (block_record::STORED_SIZE, record.stored_size),
+            (block_record::DICTIONARY_SIZE, record.dictionary_size),
+        ] {
+            put(slot, at, &value.to_le_bytes());
         }
     }
 }
@@ -156,14 +156,14 @@ impl<'a> Blocks<'a> {
     /// be below [`len`](Self::len).
     pub fn record(&self, i: usize) -> BlockRecord {
         let at = i * BLOCK_RECORD_SIZE;
-        let field = |j: usize| u64_at(self.directory, at + j * 8);
+        let field = |offset: usize| u64_at(self.directory, at + offset);
         BlockRecord {
-            offset: field(0),
-            size: field(1),
-            checksum: field(2),
-            stored_offset: field(3),
-            stored_size: field(4),
-            dictionary_size: field(5),
+            offset: field(block_record::OFFSET),
+            size: field(block_record::SIZE),
+            checksum: field(block_record::CHECKSUM),
+            stored_offset: field(block_record::STORED_OFFSET),
+            stored_size: field(block_record::STORED_SIZE),
+            dictionary_size: field(block_record::DICTIONARY_SIZE),
         }
     }
 

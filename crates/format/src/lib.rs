@@ -5,7 +5,9 @@
 //! header type [`SEGMENT_TYPE`]) whose file range holds a [`Table`], one block
 //! directory per variant ([`Blocks`]) and the variants' stored bytes, each at
 //! a page-aligned offset counted from the segment's start. docs/FORMAT.md
-//! describes the layout byte by byte; this crate is its only implementation.
+//! describes the layout byte by byte; this crate is its only implementation,
+//! and names the offset of every field once: [`header`], [`entry`],
+//! [`block_record`] and [`section_record`].
 //! Reading and writing are both `no_std` and allocation-free.
 #![no_std]
 
@@ -13,9 +15,11 @@
 extern crate std;
 
 mod blocks;
+mod fields;
 mod sections;
 mod write;
 pub use blocks::{BLOCK_RECORD_SIZE, Block, BlockRecord, Blocks, MAX_BLOCK_SIZE, write_blocks};
+pub use fields::{block_record, entry, header, section_record};
 pub use sections::{MAX_SECTIONS, SECTION_RECORD_SIZE, SectionRecord, Sections, write_sections};
 pub use write::{Layout, Placed, StoredVariant, layout};
 
@@ -195,11 +199,18 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(field(bytes, at))
 }
 
-/// Offset of the table checksum field inside the header.
-const CHECKSUM_AT: usize = 16;
-
-/// Offset of the flags field inside the header.
-const FLAGS_AT: usize = 24;
+/// Writes `bytes` at `at` in `out`, which the caller sized for them (a
+/// short buffer is a bug, caught by the tests).
+fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(slot) = out
+        .get_mut(at..)
+        .and_then(|rest| rest.get_mut(..bytes.len()))
+    {
+        slot.copy_from_slice(bytes);
+    } else {
+        debug_assert!(false, "field past the end of its buffer");
+    }
+}
 
 /// The checksum of a table is computed with its own checksum field zeroed.
 /// (On a copy, in one call: XXH3's streaming interface would add kilobytes
@@ -210,7 +221,7 @@ fn table_checksum(table: &[u8]) -> u64 {
     if let (Some(to), Some(from)) = (copy.get_mut(..len), table.get(..len)) {
         to.copy_from_slice(from);
     }
-    if let Some(field) = copy.get_mut(CHECKSUM_AT..CHECKSUM_AT + 8) {
+    if let Some(field) = copy.get_mut(header::TABLE_CHECKSUM..header::TABLE_CHECKSUM + 8) {
         field.fill(0);
     }
     checksum(copy.get(..len).unwrap_or(&[]))
@@ -223,23 +234,23 @@ impl Table {
     /// directory are checked to lie inside the segment, so a reader can trust
     /// the offsets it gets back.
     pub fn parse(segment: &[u8], segment_size: u64) -> Result<Self, Error> {
-        let header = segment
+        let head = segment
             .get(..HEADER_SIZE)
             .ok_or(Error("bundle table is truncated"))?;
-        if header.get(..8) != Some(&MAGIC[..]) {
+        if head.get(header::MAGIC..header::MAGIC + MAGIC.len()) != Some(&MAGIC[..]) {
             return Err(Error("bundle table has a bad magic number"));
         }
-        if u16_at(header, 8) != VERSION {
+        if u16_at(head, header::VERSION) != VERSION {
             return Err(Error(
                 "bundle format version is not supported by this launcher",
             ));
         }
-        if usize::from(u16_at(header, 10)) != HEADER_SIZE
-            || usize::from(u16_at(header, 12)) != ENTRY_SIZE
+        if usize::from(u16_at(head, header::HEADER_SIZE)) != HEADER_SIZE
+            || usize::from(u16_at(head, header::ENTRY_SIZE)) != ENTRY_SIZE
         {
             return Err(Error("bundle table has unexpected header or entry sizes"));
         }
-        let count = usize::from(u16_at(header, 14));
+        let count = usize::from(u16_at(head, header::COUNT));
         if count == 0 || count > MAX_VARIANTS {
             return Err(Error("bundle table has an invalid number of variants"));
         }
@@ -248,11 +259,11 @@ impl Table {
             .get(..table_size)
             .filter(|_| segment_size >= table_size as u64)
             .ok_or(Error("bundle table is truncated"))?;
-        if table_checksum(table) != u64_at(table, CHECKSUM_AT) {
+        if table_checksum(table) != u64_at(table, header::TABLE_CHECKSUM) {
             return Err(Error("bundle table is damaged (checksum mismatch)"));
         }
-        let flags = u32_at(table, FLAGS_AT);
-        if flags & !KNOWN_FLAGS != 0 || u32_at(table, FLAGS_AT + 4) != 0 {
+        let flags = u32_at(table, header::FLAGS);
+        if flags & !KNOWN_FLAGS != 0 || u32_at(table, header::RESERVED) != 0 {
             return Err(Error("bundle table has flags this launcher does not know"));
         }
         let empty = Entry {
@@ -276,18 +287,18 @@ impl Table {
                 .and_then(|rest| rest.get(..ENTRY_SIZE))
                 .ok_or(Error("bundle table is truncated"))?;
             let entry = Entry {
-                level: field::<1>(e, 0)[0],
-                encoding: Encoding::from_byte(field::<1>(e, 1)[0])
+                level: field::<1>(e, entry::LEVEL)[0],
+                encoding: Encoding::from_byte(field::<1>(e, entry::ENCODING)[0])
                     .ok_or(Error("bundle uses an encoding this launcher does not know"))?,
-                reference: field::<1>(e, 2)[0],
-                offset: u64_at(e, 8),
-                stored_size: u64_at(e, 16),
-                size: u64_at(e, 24),
-                checksum: u64_at(e, 32),
-                blocks_offset: u64_at(e, 40),
-                block_count: u32_at(e, 48),
-                section_count: u32_at(e, 52),
-                sections_offset: u64_at(e, 56),
+                reference: field::<1>(e, entry::REFERENCE)[0],
+                offset: u64_at(e, entry::OFFSET),
+                stored_size: u64_at(e, entry::STORED_SIZE),
+                size: u64_at(e, entry::SIZE),
+                checksum: u64_at(e, entry::CHECKSUM),
+                blocks_offset: u64_at(e, entry::BLOCKS_OFFSET),
+                block_count: u32_at(e, entry::BLOCK_COUNT),
+                section_count: u32_at(e, entry::SECTION_COUNT),
+                sections_offset: u64_at(e, entry::SECTIONS_OFFSET),
             };
             if !(1..=4).contains(&entry.level) || entry.level <= previous_level {
                 return Err(Error("bundle table has invalid levels"));

@@ -2,7 +2,7 @@
 //! variant that the bundle stores inflated and that the reader deflates
 //! again, with `mgo-goflate`, to re-create the exact executable.
 
-use crate::{Entry, Error, u64_at};
+use crate::{Entry, Error, put, section_record, u64_at};
 
 /// Bytes of one section record.
 pub const SECTION_RECORD_SIZE: usize = 32;
@@ -40,14 +40,13 @@ pub fn write_sections(out: &mut [u8], records: &[SectionRecord]) {
         .iter()
         .zip(out.chunks_exact_mut(SECTION_RECORD_SIZE))
     {
-        let fields = [
-            record.file_offset,
-            record.stream_size,
-            record.image_offset,
-            record.inflated_size,
-        ];
-        for (value, bytes) in fields.into_iter().zip(slot.chunks_exact_mut(8)) {
-            bytes.copy_from_slice(&value.to_le_bytes());
+        for (at, value) in [
+            (section_record::FILE_OFFSET, record.file_offset),
+            (section_record::STREAM_SIZE, record.stream_size),
+            (section_record::IMAGE_OFFSET, record.image_offset),
+            (section_record::INFLATED_SIZE, record.inflated_size),
+        ] {
+            put(slot, at, &value.to_le_bytes());
         }
     }
 }
@@ -124,12 +123,12 @@ impl<'a> Sections<'a> {
     /// Record `i` (`i < len()`).
     pub fn get(&self, i: usize) -> SectionRecord {
         let at = i * SECTION_RECORD_SIZE;
-        let field = |j: usize| u64_at(self.directory, at + j * 8);
+        let field = |offset: usize| u64_at(self.directory, at + offset);
         SectionRecord {
-            file_offset: field(0),
-            stream_size: field(1),
-            image_offset: field(2),
-            inflated_size: field(3),
+            file_offset: field(section_record::FILE_OFFSET),
+            stream_size: field(section_record::STREAM_SIZE),
+            image_offset: field(section_record::IMAGE_OFFSET),
+            inflated_size: field(section_record::INFLATED_SIZE),
         }
     }
 

@@ -118,7 +118,7 @@ fn the_memfd_flag_round_trips_and_unknown_flags_are_refused() {
     assert!(table.memfd_by_default());
     assert_eq!(table.flags(), FLAG_MEMFD_LAUNCH);
     assert!(layout(&[variant], 2).is_err());
-    let bad = with_field(&segment, 24, &2u32.to_le_bytes());
+    let bad = with_field(&segment, header::FLAGS, &2u32.to_le_bytes());
     assert_eq!(
         Table::parse(&bad, segment.len() as u64),
         Err(Error("bundle table has flags this launcher does not know"))
@@ -181,10 +181,10 @@ fn every_damaged_table_is_rejected() {
 fn with_field(segment: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
     let mut out = segment.to_vec();
     out[at..at + bytes.len()].copy_from_slice(bytes);
-    let count = usize::from(u16_at(&out, 14)).min(MAX_VARIANTS);
+    let count = usize::from(u16_at(&out, header::COUNT)).min(MAX_VARIANTS);
     let end = HEADER_SIZE + count * ENTRY_SIZE;
     let sum = table_checksum(&out[..end]);
-    out[CHECKSUM_AT..CHECKSUM_AT + 8].copy_from_slice(&sum.to_le_bytes());
+    out[header::TABLE_CHECKSUM..][..8].copy_from_slice(&sum.to_le_bytes());
     out
 }
 
@@ -197,59 +197,59 @@ fn each_validation_names_its_problem() {
     let e1 = HEADER_SIZE + ENTRY_SIZE;
     let cases: [(usize, &[u8], &str); 13] = [
         (
-            8,
+            header::VERSION,
             &1u16.to_le_bytes(),
             "bundle format version is not supported by this launcher",
         ),
         (
-            8,
+            header::VERSION,
             &2u16.to_le_bytes(),
             "bundle format version is not supported by this launcher",
         ),
         (
-            12,
+            header::ENTRY_SIZE,
             &48u16.to_le_bytes(),
             "bundle table has unexpected header or entry sizes",
         ),
         (
-            14,
+            header::COUNT,
             &0u16.to_le_bytes(),
             "bundle table has an invalid number of variants",
         ),
-        (e1, &[1], "bundle table has invalid levels"),
-        (e0, &[5], "bundle table has invalid levels"),
+        (e1 + entry::LEVEL, &[1], "bundle table has invalid levels"),
+        (e0 + entry::LEVEL, &[5], "bundle table has invalid levels"),
         (
-            e0 + 1,
+            e0 + entry::ENCODING,
             &[9],
             "bundle uses an encoding this launcher does not know",
         ),
         (
-            e0 + 8,
+            e0 + entry::OFFSET,
             &100u64.to_le_bytes(),
             "bundle table points outside the bundle",
         ),
         (
-            e0 + 16,
+            e0 + entry::STORED_SIZE,
             &63u64.to_le_bytes(),
             "bundle table has inconsistent sizes",
         ),
         (
-            e0 + 40,
+            e0 + entry::BLOCKS_OFFSET,
             &4u64.to_le_bytes(),
             "bundle table points outside the bundle",
         ),
         (
-            e0 + 40,
+            e0 + entry::BLOCKS_OFFSET,
             &size.to_le_bytes(),
             "bundle table points outside the bundle",
         ),
         (
-            e0 + 48,
+            e0 + entry::BLOCK_COUNT,
             &0u32.to_le_bytes(),
             "bundle table points outside the bundle",
         ),
         (
-            e0 + 48,
+            e0 + entry::BLOCK_COUNT,
             &u32::MAX.to_le_bytes(),
             "bundle table points outside the bundle",
         ),
@@ -262,7 +262,7 @@ fn each_validation_names_its_problem() {
             "field at {at}"
         );
     }
-    let huge = with_field(&segment, e0 + 16, &u64::MAX.to_le_bytes());
+    let huge = with_field(&segment, e0 + entry::STORED_SIZE, &u64::MAX.to_le_bytes());
     assert!(Table::parse(&huge, size).is_err());
 }
 
@@ -383,11 +383,12 @@ fn every_damaged_block_directory_is_rejected() {
     let table = Table::parse(&segment, segment.len() as u64).unwrap();
     let entry = *table.choose(4);
     assert!(Blocks::parse(&segment, &entry, None).is_ok());
-    // The checksum fields (bytes 16..24 of each record) are only compared
-    // with the decoded bytes later; every other directory bit is checked here.
+    // The checksum fields are only compared with the decoded bytes later;
+    // every other directory bit is checked here.
     let at = entry.blocks_offset as usize;
+    let checksum_field = block_record::CHECKSUM..block_record::CHECKSUM + 8;
     for byte in 0..records.len() * BLOCK_RECORD_SIZE {
-        if matches!(byte % BLOCK_RECORD_SIZE, 16..24) {
+        if checksum_field.contains(&(byte % BLOCK_RECORD_SIZE)) {
             continue;
         }
         for bit in 0..8 {
@@ -432,7 +433,7 @@ fn raw_blocks_must_be_their_own_bytes() {
     let at = entry.blocks_offset as usize + BLOCK_RECORD_SIZE;
     // Block 1's stored offset moved: raw blocks are where they decode to.
     let mut bad = segment.clone();
-    bad[at + 24] = 17;
+    bad[at + block_record::STORED_OFFSET] = 17;
     assert!(Blocks::parse(&bad, &entry, None).is_err());
 }
 
@@ -473,7 +474,7 @@ fn references_must_name_a_plain_variant() {
     assert!(layout(&[zstd(3, 0), raw_with_reference], 0).is_err());
     let e2 = HEADER_SIZE + 2 * ENTRY_SIZE;
     for reference in [4u8, 2, 9] {
-        let bad = with_field(&segment, e2 + 2, &[reference]);
+        let bad = with_field(&segment, e2 + entry::REFERENCE, &[reference]);
         assert_eq!(
             Table::parse(&bad, segment.len() as u64),
             Err(Error("bundle table has an invalid reference")),
@@ -585,13 +586,25 @@ fn every_inconsistent_section_directory_is_rejected() {
         let edited = with_field(&segment, at, bytes);
         Table::parse(&edited, edited.len() as u64).map(|_| ())
     };
-    assert_eq!(reparse(entry_at + 52, &65u32.to_le_bytes()), invalid);
-    assert_eq!(reparse(entry_at + 56, &4u64.to_le_bytes()), invalid);
     assert_eq!(
-        reparse(entry_at + 56, &(segment.len() as u64).to_le_bytes()),
+        reparse(entry_at + entry::SECTION_COUNT, &65u32.to_le_bytes()),
         invalid
     );
-    assert_eq!(reparse(entry_at + 52, &0u32.to_le_bytes()), invalid);
+    assert_eq!(
+        reparse(entry_at + entry::SECTIONS_OFFSET, &4u64.to_le_bytes()),
+        invalid
+    );
+    assert_eq!(
+        reparse(
+            entry_at + entry::SECTIONS_OFFSET,
+            &(segment.len() as u64).to_le_bytes()
+        ),
+        invalid
+    );
+    assert_eq!(
+        reparse(entry_at + entry::SECTION_COUNT, &0u32.to_le_bytes()),
+        invalid
+    );
     let variant = StoredVariant {
         level: 1,
         encoding: Encoding::Raw,

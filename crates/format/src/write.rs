@@ -3,9 +3,9 @@
 //! in offset order: the table, then every directory, then every variant.
 
 use crate::{
-    BLOCK_RECORD_SIZE, BlockRecord, CHECKSUM_AT, ENTRY_SIZE, Encoding, Error, FLAGS_AT,
-    HEADER_SIZE, KNOWN_FLAGS, MAGIC, MAX_SECTIONS, MAX_TABLE_SIZE, MAX_VARIANTS,
-    SECTION_RECORD_SIZE, SectionRecord, VARIANT_ALIGN, VERSION, table_checksum,
+    BLOCK_RECORD_SIZE, BlockRecord, ENTRY_SIZE, Encoding, Error, HEADER_SIZE, KNOWN_FLAGS, MAGIC,
+    MAX_SECTIONS, MAX_TABLE_SIZE, MAX_VARIANTS, SECTION_RECORD_SIZE, SectionRecord, VARIANT_ALIGN,
+    VERSION, entry, header, put, table_checksum,
 };
 
 /// Where one distinct variant's directory and stored bytes go.
@@ -46,26 +46,6 @@ impl Layout {
     /// share both offsets.
     pub fn placed(&self) -> &[Placed] {
         self.placed.get(..self.placed_len).unwrap_or(&[])
-    }
-}
-
-/// Appends to a fixed buffer.
-struct Writer<'a> {
-    buffer: &'a mut [u8],
-    len: usize,
-}
-
-impl Writer<'_> {
-    /// Appends `bytes`; the buffer is sized for the largest table, so
-    /// running out of room is a bug, caught by the tests.
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.len + bytes.len();
-        if let Some(slot) = self.buffer.get_mut(self.len..end) {
-            slot.copy_from_slice(bytes);
-            self.len = end;
-        } else {
-            debug_assert!(false, "table buffer too small");
-        }
     }
 }
 
@@ -177,8 +157,8 @@ pub fn layout(variants: &[StoredVariant<'_>], flags: u32) -> Result<Layout, Erro
         }
     }
     // Directories right after the table, then the stored bytes, page-aligned.
-    let table_size = (HEADER_SIZE + variants.len() * ENTRY_SIZE) as u64;
-    let mut next = align_up(table_size, 8);
+    let table_len = HEADER_SIZE + variants.len() * ENTRY_SIZE;
+    let mut next = align_up(table_len as u64, 8);
     for p in placed.iter_mut().take(placed_len) {
         let blocks = variants.get(p.source).map_or(0, |v| v.blocks.len());
         p.blocks_offset = next;
@@ -198,48 +178,41 @@ pub fn layout(variants: &[StoredVariant<'_>], flags: u32) -> Result<Layout, Erro
         next = align_up(size, VARIANT_ALIGN);
     }
 
-    let mut buffer = [0u8; MAX_TABLE_SIZE];
-    let mut table = Writer {
-        buffer: &mut buffer,
-        len: 0,
-    };
-    table.put(&MAGIC);
-    table.put(&VERSION.to_le_bytes());
-    table.put(&(HEADER_SIZE as u16).to_le_bytes());
-    table.put(&(ENTRY_SIZE as u16).to_le_bytes());
-    table.put(&(variants.len() as u16).to_le_bytes());
-    table.put(&[0u8; 8]); // checksum, filled in below
-    table.put(&flags.to_le_bytes());
-    table.put(&[0u8; 4]);
-    for (variant, slot) in variants.iter().zip(source_of) {
+    // The table: every field at its named offset; the reserved bytes stay
+    // zero, and so does the checksum until it is computed over the rest.
+    let mut table = [0u8; MAX_TABLE_SIZE];
+    let head = table.get_mut(..HEADER_SIZE).unwrap_or_default();
+    let [header_size, entry_size, count] =
+        [HEADER_SIZE, ENTRY_SIZE, variants.len()].map(|n| n as u16);
+    put(head, header::MAGIC, &MAGIC);
+    put(head, header::VERSION, &VERSION.to_le_bytes());
+    put(head, header::HEADER_SIZE, &header_size.to_le_bytes());
+    put(head, header::ENTRY_SIZE, &entry_size.to_le_bytes());
+    put(head, header::COUNT, &count.to_le_bytes());
+    put(head, header::FLAGS, &flags.to_le_bytes());
+    for (i, (variant, slot)) in variants.iter().zip(source_of).enumerate() {
         let p = placed.get(slot).copied().unwrap_or_default();
-        table.put(&[
-            variant.level,
-            variant.encoding as u8,
-            variant.reference,
-            0,
-            0,
-            0,
-            0,
-            0,
-        ]);
-        table.put(&p.offset.to_le_bytes());
-        table.put(&(variant.stored.len() as u64).to_le_bytes());
-        table.put(&variant.size.to_le_bytes());
-        table.put(&variant.checksum.to_le_bytes());
-        table.put(&p.blocks_offset.to_le_bytes());
-        table.put(&(variant.blocks.len() as u32).to_le_bytes());
-        table.put(&(variant.sections.len() as u32).to_le_bytes());
-        table.put(&p.sections_offset.to_le_bytes());
+        let at = HEADER_SIZE + i * ENTRY_SIZE;
+        let e = table.get_mut(at..at + ENTRY_SIZE).unwrap_or_default();
+        let stored_size = variant.stored.len() as u64;
+        let block_count = variant.blocks.len() as u32;
+        let section_count = variant.sections.len() as u32;
+        put(e, entry::LEVEL, &[variant.level]);
+        put(e, entry::ENCODING, &[variant.encoding as u8]);
+        put(e, entry::REFERENCE, &[variant.reference]);
+        put(e, entry::OFFSET, &p.offset.to_le_bytes());
+        put(e, entry::STORED_SIZE, &stored_size.to_le_bytes());
+        put(e, entry::SIZE, &variant.size.to_le_bytes());
+        put(e, entry::CHECKSUM, &variant.checksum.to_le_bytes());
+        put(e, entry::BLOCKS_OFFSET, &p.blocks_offset.to_le_bytes());
+        put(e, entry::BLOCK_COUNT, &block_count.to_le_bytes());
+        put(e, entry::SECTION_COUNT, &section_count.to_le_bytes());
+        put(e, entry::SECTIONS_OFFSET, &p.sections_offset.to_le_bytes());
     }
-    let table_len = table.len;
-    let sum = table_checksum(buffer.get(..table_len).unwrap_or(&[]));
-    if let Some(field) = buffer.get_mut(CHECKSUM_AT..CHECKSUM_AT + 8) {
-        field.copy_from_slice(&sum.to_le_bytes());
-    }
-    debug_assert_eq!(FLAGS_AT, 24);
+    let sum = table_checksum(table.get(..table_len).unwrap_or(&[]));
+    put(&mut table, header::TABLE_CHECKSUM, &sum.to_le_bytes());
     Ok(Layout {
-        table: buffer,
+        table,
         table_len,
         placed,
         placed_len,

@@ -147,7 +147,9 @@ fn a_flipped_bit_in_what_runs_or_in_the_table_is_refused() {
     for launch in Launch::ALL {
         let path = damaged("table-magic", table);
         assert_launcher_failure(&run(&mut exec_as(launch, &path)), 125, "bad magic");
-        let path = damaged("table-entry", table + 32 + 30);
+        // A high byte of entry 0's size.
+        let at = table + mgo_format::HEADER_SIZE + mgo_format::entry::SIZE + 6;
+        let path = damaged("table-entry", at);
         assert_launcher_failure(&run(&mut exec_as(launch, &path)), 125, "damaged");
     }
     for level in 1..=4u8 {

@@ -3,6 +3,7 @@
 //! bundles.
 
 use crate::support::*;
+use mgo_format::{BLOCK_RECORD_SIZE, ENTRY_SIZE, HEADER_SIZE, block_record, entry, header};
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,9 @@ fn damaged(bundle: &Path, offset: usize, name: &str) -> (tempfile::TempDir, Path
 fn stored_at(bundle: &Path, index: usize) -> usize {
     let bytes = fs::read(bundle).unwrap();
     let segment = segment_offset(bundle);
-    let entry = segment + 32 + 64 * index;
-    segment + u64::from_le_bytes(bytes[entry + 8..entry + 16].try_into().unwrap()) as usize
+    let entry = segment + HEADER_SIZE + ENTRY_SIZE * index;
+    let offset = &bytes[entry + entry::OFFSET..][..8];
+    segment + u64::from_le_bytes(offset.try_into().unwrap()) as usize
 }
 
 fn mgo_at_repo() -> std::process::Command {
@@ -128,16 +130,21 @@ fn verify_passes_a_good_bundle_and_names_each_kind_of_damage() {
 
     let segment = segment_offset(&hello.bundle);
     let bytes = fs::read(&hello.bundle).unwrap();
-    // v2's stored bytes: from the table (entry 1 at 32 + 64, offset at +8).
-    let entry = segment + 32 + 64;
-    let v2_offset = u64::from_le_bytes(bytes[entry + 8..entry + 16].try_into().unwrap()) as usize;
+    // v2's stored bytes: from the table (entry 1's offset field).
+    let entry = segment + HEADER_SIZE + ENTRY_SIZE;
+    let v2_offset = &bytes[entry + entry::OFFSET..][..8];
+    let v2_offset = u64::from_le_bytes(v2_offset.try_into().unwrap()) as usize;
     let cases = [
         (
             segment + v2_offset + 100_000,
             "variant",
             "v2: DAMAGED: block",
         ),
-        (segment + 40, "table", "bundle table: DAMAGED"),
+        (
+            segment + HEADER_SIZE + entry::OFFSET,
+            "table",
+            "bundle table: DAMAGED",
+        ),
         (3000, "launcher-code", "launcher: DAMAGED: 1 byte differs"),
         (
             segment - 100,
@@ -320,10 +327,10 @@ fn crafted(
     let segment = segment_offset(bundle);
     let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
     let put = |b: &mut Vec<u8>, at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-    let entry = segment + 32 + 64 * index;
-    let next = entry + 64;
-    let stored_at = segment + u64_at(&bytes, entry + 8) as usize;
-    let directory = u64_at(&bytes, next + 8);
+    let entry = segment + HEADER_SIZE + ENTRY_SIZE * index;
+    let next = entry + ENTRY_SIZE;
+    let stored_at = segment + u64_at(&bytes, entry + entry::OFFSET) as usize;
+    let directory = u64_at(&bytes, next + entry::OFFSET);
     let (piece, stored) = match frame {
         Some(frame) => {
             for i in 0..count as usize {
@@ -333,43 +340,41 @@ fn crafted(
             (frame.len() as u64, frame.len() as u64 * count)
         }
         None => {
-            let stored = u64_at(&bytes, entry + 16);
+            let stored = u64_at(&bytes, entry + entry::STORED_SIZE);
             (stored / count, stored)
         }
     };
     let block_checksum = frame.map_or(0, |_| mgo_format::checksum(&vec![0u8; block_size as usize]));
-    bytes[entry + 1] = 1; // zstd
-    bytes[entry + 2] = 0; // no reference
-    put(&mut bytes, entry + 16, stored);
-    put(&mut bytes, entry + 24, block_size * count);
-    put(&mut bytes, entry + 40, directory);
-    bytes[entry + 48..entry + 52].copy_from_slice(&(count as u32).to_le_bytes());
+    bytes[entry + entry::ENCODING] = mgo_format::Encoding::Zstd as u8;
+    bytes[entry + entry::REFERENCE] = 0; // none
+    put(&mut bytes, entry + entry::STORED_SIZE, stored);
+    put(&mut bytes, entry + entry::SIZE, block_size * count);
+    put(&mut bytes, entry + entry::BLOCKS_OFFSET, directory);
+    bytes[entry + entry::BLOCK_COUNT..][..4].copy_from_slice(&(count as u32).to_le_bytes());
     for i in 0..count {
-        let record = segment + directory as usize + 48 * i as usize;
+        let record = segment + directory as usize + BLOCK_RECORD_SIZE * i as usize;
         let stored_size = if i + 1 == count {
             stored - piece * i
         } else {
             piece
         };
-        for (j, value) in [
-            i * block_size,
-            block_size,
-            block_checksum,
-            piece * i,
-            stored_size,
-            0,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            put(&mut bytes, record + 8 * j, value);
+        for (at, value) in [
+            (block_record::OFFSET, i * block_size),
+            (block_record::SIZE, block_size),
+            (block_record::CHECKSUM, block_checksum),
+            (block_record::STORED_OFFSET, piece * i),
+            (block_record::STORED_SIZE, stored_size),
+            (block_record::DICTIONARY_SIZE, 0),
+        ] {
+            put(&mut bytes, record + at, value);
         }
     }
-    let entries = u16::from_le_bytes(bytes[segment + 14..segment + 16].try_into().unwrap());
-    let table = segment..segment + 32 + 64 * usize::from(entries);
-    put(&mut bytes, segment + 16, 0);
+    let entries = &bytes[segment + header::COUNT..][..2];
+    let entries = usize::from(u16::from_le_bytes(entries.try_into().unwrap()));
+    let table = segment..segment + HEADER_SIZE + ENTRY_SIZE * entries;
+    put(&mut bytes, segment + header::TABLE_CHECKSUM, 0);
     let sum = mgo_format::checksum(&bytes[table]);
-    put(&mut bytes, segment + 16, sum);
+    put(&mut bytes, segment + header::TABLE_CHECKSUM, sum);
     let dir = scratch();
     let path = dir.path().join("crafted");
     fs::write(&path, bytes).unwrap();

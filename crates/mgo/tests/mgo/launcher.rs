@@ -408,25 +408,26 @@ fn exec_that_must_reopen_the_file_is_retried() {
     let script = b"#!/bin/sh\necho \"script ran: $*\"\n";
     let at = segment + v2.offset as usize;
     bytes[at..at + script.len()].copy_from_slice(script);
-    // Entry 1: stored size and size at +16 and +24, whole-file checksum at
-    // +32; its one block covers the script (block record: size at +8,
-    // checksum at +16, stored size at +32); then the table's own checksum
-    // (at +16, computed with that field zeroed).
-    let entry = segment + mgo_format::HEADER_SIZE + mgo_format::ENTRY_SIZE;
+    // Entry 1: its sizes and whole-file checksum are the script's; its one
+    // block covers the script; then the table's own checksum (computed
+    // with that field zeroed).
+    use mgo_format::{ENTRY_SIZE, HEADER_SIZE, block_record, entry, header};
+    let entry = segment + HEADER_SIZE + ENTRY_SIZE;
     let len = (script.len() as u64).to_le_bytes();
     let sum = mgo_format::checksum(script).to_le_bytes();
-    bytes[entry + 16..entry + 24].copy_from_slice(&len);
-    bytes[entry + 24..entry + 32].copy_from_slice(&len);
-    bytes[entry + 32..entry + 40].copy_from_slice(&sum);
-    bytes[entry + 48..entry + 52].copy_from_slice(&1u32.to_le_bytes());
+    bytes[entry + entry::STORED_SIZE..][..8].copy_from_slice(&len);
+    bytes[entry + entry::SIZE..][..8].copy_from_slice(&len);
+    bytes[entry + entry::CHECKSUM..][..8].copy_from_slice(&sum);
+    bytes[entry + entry::BLOCK_COUNT..][..4].copy_from_slice(&1u32.to_le_bytes());
     let record = segment + v2.blocks_offset as usize;
-    bytes[record + 8..record + 16].copy_from_slice(&len);
-    bytes[record + 16..record + 24].copy_from_slice(&sum);
-    bytes[record + 32..record + 40].copy_from_slice(&len);
-    let table_len = mgo_format::HEADER_SIZE + table.entries().len() * mgo_format::ENTRY_SIZE;
-    bytes[segment + 16..segment + 24].fill(0);
+    bytes[record + block_record::SIZE..][..8].copy_from_slice(&len);
+    bytes[record + block_record::CHECKSUM..][..8].copy_from_slice(&sum);
+    bytes[record + block_record::STORED_SIZE..][..8].copy_from_slice(&len);
+    let table_len = HEADER_SIZE + table.entries().len() * ENTRY_SIZE;
+    let table_checksum = segment + header::TABLE_CHECKSUM;
+    bytes[table_checksum..][..8].fill(0);
     let sum = mgo_format::checksum(&bytes[segment..segment + table_len]);
-    bytes[segment + 16..segment + 24].copy_from_slice(&sum.to_le_bytes());
+    bytes[table_checksum..][..8].copy_from_slice(&sum.to_le_bytes());
     let dir = scratch();
     fs::write(dir.path().join("patched"), &bytes).unwrap();
     copy_exe(&dir.path().join("patched"), &dir.path().join("bundle"));
