@@ -21,135 +21,21 @@
 //! same bytes is left as it is and only its times are updated, as go does
 //! for an up-to-date executable.
 
+mod destination;
 pub mod scratch;
+mod temporary;
+
+pub use destination::{Destination, check_replaceable, is_elf};
+use temporary::Temporary;
+pub use temporary::remove_leftovers;
 
 use crate::error::{Result, fail};
 use crate::interrupt;
-use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
-use std::ffi::OsStr;
+use rustix::fs::{AtFlags, OFlags};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-/// What `-o` asked for, resolved against the build directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
-    /// `-o /dev/null`, spelled any way (the null device itself): build,
-    /// write nothing.
-    Discard,
-    /// `-o FILE`.
-    File(PathBuf),
-    /// `-o` naming a character device or a FIFO: the bytes are written
-    /// into it; the node is never replaced.
-    Stream(PathBuf),
-    /// `-o DIR/` or an existing directory: one bundle per program.
-    Dir(PathBuf),
-    /// No `-o`: go's default name in the build directory, when go would
-    /// write one.
-    Default(PathBuf),
-}
-
-/// The null device's numbers (major 1, minor 3) on Linux.
-const NULL_DEVICE: (u32, u32) = (1, 3);
-
-impl Destination {
-    /// Interprets `-o` the way `go build` does, looking at what the path
-    /// names now.
-    pub fn new(output: Option<&OsStr>, build_dir: &Path) -> Result<Self> {
-        let Some(output) = output else {
-            return Ok(Self::Default(build_dir.to_owned()));
-        };
-        if output == "/dev/null" {
-            return Ok(Self::Discard);
-        }
-        let path = build_dir.join(output);
-        let meta = match fs::metadata(&path) {
-            Ok(meta) => Some(meta),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-            Err(err) if err.raw_os_error() == Some(20) => {
-                // ENOTDIR: a path through a file; go build fails later, mgo now.
-                return Err(fail(format!(
-                    "cannot inspect {}: {err}",
-                    crate::error::shown(&path)
-                )));
-            }
-            Err(err) => {
-                return Err(fail(format!(
-                    "cannot inspect {}: {err}",
-                    crate::error::shown(&path)
-                )));
-            }
-        };
-        let file_type = meta.as_ref().map(fs::Metadata::file_type);
-        Ok(match (file_type, meta) {
-            (Some(t), Some(meta)) if t.is_char_device() => {
-                let rdev = meta.rdev();
-                if (rustix::fs::major(rdev), rustix::fs::minor(rdev)) == NULL_DEVICE {
-                    Self::Discard
-                } else {
-                    Self::Stream(path)
-                }
-            }
-            (Some(t), _) if t.is_fifo() => Self::Stream(path),
-            (Some(t), _) if t.is_block_device() || t.is_socket() => {
-                let what = if t.is_socket() {
-                    "a socket"
-                } else {
-                    "a block device"
-                };
-                return Err(fail(format!(
-                    "build output {} is {what}: name a file, a directory or /dev/null with -o",
-                    crate::error::shown(&path)
-                )));
-            }
-            (Some(t), _) if t.is_dir() => Self::Dir(path),
-            _ if output.as_bytes().ends_with(b"/") => Self::Dir(path),
-            _ => Self::File(path),
-        })
-    }
-}
-
-/// Refuses to replace what `go build` refuses to replace: a directory, or a
-/// non-empty regular file that is not an executable. A mistyped `-o` must
-/// not destroy a user's source or data. (Like go, it looks through
-/// symlinks: what they end at is what [`place`] replaces.)
-pub fn check_replaceable(dest: &Path) -> Result<()> {
-    let meta = match fs::metadata(dest) {
-        Ok(meta) => meta,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => {
-            return Err(fail(format!(
-                "cannot inspect {}: {err}",
-                crate::error::shown(dest)
-            )));
-        }
-    };
-    if meta.is_dir() {
-        return Err(fail(format!(
-            "build output {} already exists and is a directory: name another file with -o",
-            crate::error::shown(dest)
-        )));
-    }
-    if meta.is_file() && meta.len() != 0 && !is_elf(dest) {
-        return Err(fail(format!(
-            "build output {} already exists and is not an executable: remove it or choose another -o",
-            crate::error::shown(dest)
-        )));
-    }
-    Ok(())
-}
-
-/// Whether `path` starts with the ELF magic number (an executable, for go
-/// build's purposes on Linux).
-pub fn is_elf(path: &Path) -> bool {
-    let mut magic = [0u8; 4];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == *b"\x7fELF"
-}
 
 /// What placing a file did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,176 +270,13 @@ pub fn touch(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-const TEMP_PREFIX: &str = ".mgo-";
-const TEMP_SUFFIX: &str = ".tmp";
-
-/// A file being written: unnamed if the file system allows, locked either way.
-struct Temporary {
-    /// Where the bytes are written; `None` once closed.
-    writer: Option<File>,
-    /// A read-only descriptor of the same file that holds the lock, so that
-    /// the lock outlives the writer.
-    locked: File,
-    dir: PathBuf,
-    /// The name it has, if it has one yet.
-    name: Option<PathBuf>,
-}
-
-impl Temporary {
-    fn create(dir: &Path) -> io::Result<Self> {
-        // An unnamed file is named later through /proc (linkat with
-        // AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH): without /proc,
-        // a named file from the start.
-        if Path::new("/proc/self/fd").is_dir() {
-            match rustix::fs::open(
-                dir,
-                OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            ) {
-                Ok(fd) => {
-                    let writer = File::from(fd);
-                    let locked = File::open(proc_path(&writer))?;
-                    rustix::fs::flock(&locked, FlockOperation::LockExclusive)?;
-                    return Ok(Self {
-                        writer: Some(writer),
-                        locked,
-                        dir: dir.to_owned(),
-                        name: None,
-                    });
-                }
-                // Not supported by this file system (or kernel).
-                Err(
-                    rustix::io::Errno::OPNOTSUPP
-                    | rustix::io::Errno::ISDIR
-                    | rustix::io::Errno::INVAL,
-                ) => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
-        let (writer, path) = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(TEMP_SUFFIX)
-            .tempfile_in(dir)?
-            .keep()
-            .map_err(|e| e.error)?;
-        let locked = match File::open(&path) {
-            Ok(file) => file,
-            Err(err) => {
-                let _ = fs::remove_file(&path);
-                return Err(err);
-            }
-        };
-        // Locked before its first byte: an unlocked, non-empty one is a leftover.
-        let temp = Self {
-            writer: Some(writer),
-            locked,
-            dir: dir.to_owned(),
-            name: Some(path),
-        };
-        rustix::fs::flock(&temp.locked, FlockOperation::LockExclusive)?;
-        Ok(temp)
-    }
-
-    /// The descriptor to write through, until [`Self::close_writer`].
-    fn writer(&self) -> &File {
-        self.writer.as_ref().unwrap_or(&self.locked)
-    }
-
-    /// Closes the writable descriptor: the kernel refuses to execute a file
-    /// that one is open on (ETXTBSY), so none may be left once the file has
-    /// its final name.
-    fn close_writer(&mut self) {
-        self.writer = None;
-    }
-
-    /// Gives the file `dest`'s name, replacing what was there.
-    fn publish(mut self, dest: &Path) -> io::Result<()> {
-        self.close_writer();
-        let name = match self.name.take() {
-            Some(name) => name,
-            None => self.link()?,
-        };
-        let result = fs::rename(&name, dest);
-        if result.is_err() {
-            let _ = fs::remove_file(&name);
-        }
-        result
-    }
-
-    /// Links the unnamed file into its directory under a temporary name
-    /// (linkat cannot replace an existing name; rename then can).
-    fn link(&self) -> io::Result<PathBuf> {
-        let proc_path = proc_path(&self.locked);
-        for attempt in 0u32..100 {
-            let name = self.dir.join(format!(
-                "{TEMP_PREFIX}{}-{attempt}{TEMP_SUFFIX}",
-                std::process::id()
-            ));
-            let linked = rustix::fs::linkat(
-                rustix::fs::CWD,
-                proc_path.as_str(),
-                rustix::fs::CWD,
-                &name,
-                AtFlags::SYMLINK_FOLLOW,
-            );
-            match linked {
-                Ok(()) => return Ok(name),
-                Err(rustix::io::Errno::EXIST) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(io::Error::other("no free temporary name"))
-    }
-}
-
-/// The /proc name of `file`'s descriptor, which opens (or links) the file
-/// itself, named or not.
-fn proc_path(file: &File) -> String {
-    use std::os::fd::AsRawFd;
-    format!("/proc/self/fd/{}", file.as_raw_fd())
-}
-
-impl Drop for Temporary {
-    fn drop(&mut self) {
-        if let Some(name) = self.name.take() {
-            let _ = fs::remove_file(name);
-        }
-    }
-}
-
-/// Removes temporary files in `dir` that an mgo killed while writing left
-/// behind: named like ours, not empty, and not locked by a living mgo.
-pub fn remove_leftovers(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.as_bytes();
-        if !(name.starts_with(TEMP_PREFIX.as_bytes()) && name.ends_with(TEMP_SUFFIX.as_bytes())) {
-            continue;
-        }
-        let path = entry.path();
-        if is_abandoned(&path) {
-            let _ = fs::remove_file(&path);
-        }
-    }
-}
-
-/// Whether the file at `path` is a leftover: its creator locked it before
-/// writing its first byte and holds the lock until it is renamed, so a
-/// non-empty file nobody holds a lock on is one.
-pub fn is_abandoned(path: &Path) -> bool {
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
-    let non_empty = file.metadata().is_ok_and(|m| m.len() > 0);
-    non_empty && rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::temporary::*;
     use super::*;
+    use rustix::fs::{FlockOperation, Mode};
+    use std::ffi::OsStr;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn destinations_follow_go_build() {
