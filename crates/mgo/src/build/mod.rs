@@ -1,28 +1,27 @@
 //! Making bundles: `mgo build`, `mgo install` and `mgo test -c`, step by
-//! step. Each step has its own module: the environment (`settings`), what
-//! go says about the target (`go`), where outputs go (`output`), the
-//! per-level go runs (`go`), compressing (`compress`), laying a bundle out
-//! (`bundle`), placing it (`output`), and the shortcut for up-to-date
-//! rebuilds (`state`).
+//! step. `Job::run` below reads top to bottom; its steps live here and in
+//! `target.rs` (what go writes, and where each bundle goes), `uptodate.rs`
+//! (the shortcut for an unchanged build, on the record `state.rs` keeps)
+//! and `write.rs` (each program encoded, laid out and placed).
 
 pub mod state;
+mod target;
+mod uptodate;
+mod write;
 
-use crate::bundle::{self, launchers, read};
-use crate::cli::{GoVerb, Request};
-use crate::error::{self, Context, Result, fail, shown};
+use crate::cli::Request;
+use crate::error::{self, Context, Result, fail};
 use crate::go::{self, GoEnv, LevelRun, OnFailure, Relay};
+use crate::interrupt;
 use crate::place::scratch::Scratch;
-use crate::place::{self, Destination};
 use crate::settings::{self, Settings};
-use crate::{encode, interrupt};
 use state::State;
-use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::thread;
+use target::{FILE_OUTPUT, Target};
+use uptodate::{Shortcut, Watched};
 
 /// Runs a build, install or `test -c` request.
 pub fn run(mut request: Request) -> Result<()> {
@@ -107,72 +106,12 @@ pub fn lowest_level(env: &GoEnv) -> Result<u8> {
     })
 }
 
-/// Where each level's go writes, and so where the bundles go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Target {
-    /// go writes nothing (several packages or a library without `-o`):
-    /// every level is compiled, nothing is written.
-    Nothing,
-    /// `-o /dev/null` in any spelling: built and linked, nothing written.
-    Discard,
-    /// `-o FILE`: one output, `out`; `stream` when FILE is a device or FIFO.
-    File { dest: PathBuf, stream: bool },
-    /// `-o DIR/`, the default name, `test -c`'s default: outputs go into
-    /// the level's directory under go's names.
-    Dir(PathBuf),
-    /// `go install`: GOBIN is the level's directory.
-    Install(PathBuf),
-}
-
-impl Target {
-    /// Whether bundles are written (and so the no-op state applies).
-    fn writes_files(&self) -> bool {
-        matches!(
-            self,
-            Self::File { stream: false, .. } | Self::Dir(_) | Self::Install(_)
-        )
-    }
-}
-
-/// The sources only levels above the lowest may read, as found.
-struct Watched {
-    dirs: Vec<PathBuf>,
-    files: Vec<PathBuf>,
-    watch: u128,
-}
-
-/// One bundle to write: its destination and its levels' files.
-struct Program {
-    temp_name: OsString,
-    dest: PathBuf,
-    variants: Vec<(u8, PathBuf)>,
-}
-
-/// The name go gives a `-o FILE` output in the level's directory.
-const FILE_OUTPUT: &str = "out";
-
-/// How much of the lowest level to seed for go's up-to-date check: the
-/// block that holds byte 0, the first 4 KiB (docs/FORMAT.md), where the
-/// ELF headers and go's build ID note are (go reads the note from the first
-/// 32 KiB; a Go executable's is in its first page). If go ever wanted more,
-/// it would relink, and mgo would rebuild: slower, never wrong.
-const SEED_BYTES: u64 = 1;
-
 struct Job {
     request: Request,
     settings: Settings,
     env: GoEnv,
     build_dir: PathBuf,
     levels: Vec<u8>,
-}
-
-/// What the up-to-date check found.
-enum Shortcut {
-    /// Nothing to do: the bundles were touched.
-    UpToDate,
-    /// A full build is needed; the lowest level's outputs are built already
-    /// (`true`) or not.
-    Rebuild { lowest_built: bool },
 }
 
 impl Job {
@@ -209,34 +148,6 @@ impl Job {
         Ok(())
     }
 
-    /// Tries the up-to-date shortcut where the last run left a record for
-    /// this command: up to date, or a rebuild that may find the lowest
-    /// level built already.
-    fn shortcut(
-        &self,
-        scratch: &Scratch,
-        target: &Target,
-        state_file: Option<&Path>,
-    ) -> Result<Shortcut> {
-        const REBUILD: Shortcut = Shortcut::Rebuild {
-            lowest_built: false,
-        };
-        let Some(file) = state_file else {
-            return Ok(REBUILD);
-        };
-        if !target.writes_files() || self.request.dry_run {
-            return Ok(REBUILD);
-        }
-        let Some(previous) = State::load(file) else {
-            return Ok(REBUILD);
-        };
-        let shortcut = self.try_up_to_date(scratch, target, &previous)?;
-        if matches!(shortcut, Shortcut::UpToDate) {
-            state::mark_used(file);
-        }
-        Ok(shortcut)
-    }
-
     /// Runs go for every level still to build (all but the lowest when the
     /// shortcut built it) while, for the record, asking go which sources
     /// the higher levels read.
@@ -265,23 +176,6 @@ impl Job {
         })
     }
 
-    /// Writes every program's bundle; the identities of those written as
-    /// files, for the record.
-    fn write_programs(&self, programs: &[Program]) -> Result<Vec<state::Program>> {
-        let mut written = Vec::new();
-        for program in programs {
-            interrupt::check()?;
-            if let Some(identity) = self.write_program(program)? {
-                written.push(state::Program {
-                    temp_name: program.temp_name.clone(),
-                    dest: program.dest.clone(),
-                    identity,
-                });
-            }
-        }
-        Ok(written)
-    }
-
     /// Saves what the next run's shortcut needs, or forgets a record that
     /// no longer describes the outputs (so it cannot be trusted).
     fn record(
@@ -306,86 +200,6 @@ impl Job {
             }
             _ => state::forget(file),
         }
-    }
-
-    /// `-o` resolved, or the install directory.
-    fn destination(&self) -> Result<Destination> {
-        if self.request.verb == GoVerb::Install {
-            return Ok(Destination::Dir(self.install_dir()?));
-        }
-        Destination::new(self.request.output.as_deref(), &self.build_dir)
-    }
-
-    /// What go writes for `destination`. A default destination is taken
-    /// as the last run found it, a directory, until [`Self::resolve_default`]
-    /// asks go. A file destination is checked here, before building, to
-    /// fail fast (go checks after); the others once their names are known.
-    fn target_for(&self, destination: &Destination) -> Result<Target> {
-        Ok(match destination {
-            Destination::Discard => Target::Discard,
-            Destination::File(dest) => {
-                place::check_replaceable(dest)?;
-                Target::File {
-                    dest: dest.clone(),
-                    stream: false,
-                }
-            }
-            Destination::Stream(dest) => Target::File {
-                dest: dest.clone(),
-                stream: true,
-            },
-            Destination::Dir(dir) if self.request.verb == GoVerb::Install => {
-                Target::Install(dir.clone())
-            }
-            Destination::Dir(dir) | Destination::Default(dir) => Target::Dir(dir.clone()),
-        })
-    }
-
-    /// The target of a default destination, asking `go list`: only a
-    /// single main package (or `test -c`) writes an executable.
-    fn resolve_default(&self, destination: &Destination, guess: &Target) -> Result<Target> {
-        if !matches!(destination, Destination::Default(_)) {
-            return Ok(guess.clone());
-        }
-        if self.request.verb == GoVerb::Test || self.builds_one_main_package()? {
-            Ok(guess.clone())
-        } else {
-            Ok(Target::Nothing)
-        }
-    }
-
-    /// Whether `go build` without `-o` would write an executable: only for
-    /// a single main package. `go list` expands patterns exactly as go
-    /// build will.
-    fn builds_one_main_package(&self) -> Result<bool> {
-        let names = go::package_names(
-            &self.build_dir,
-            &self.env.goflags,
-            &self.request.selection_flags,
-            &self.request.packages,
-        )?;
-        Ok(matches!(names.as_slice(), [name] if name == "main"))
-    }
-
-    /// Where `go install` writes: GOBIN, else the first GOPATH entry's bin.
-    fn install_dir(&self) -> Result<PathBuf> {
-        if (self.env.gohostos.as_str(), self.env.gohostarch.as_str()) != ("linux", "amd64") {
-            return Err(fail(format!(
-                "install: this machine is {}/{}, so go would install linux/amd64 programs into GOPATH/bin/linux_amd64 and refuses GOBIN: use mgo build -o DIR/ instead",
-                self.env.gohostos, self.env.gohostarch
-            )));
-        }
-        if !self.env.gobin.is_empty() {
-            return Ok(PathBuf::from(&self.env.gobin));
-        }
-        self.env
-            .gopath
-            .split(':')
-            .find(|p| !p.is_empty())
-            .map(|p| Path::new(p).join("bin"))
-            .ok_or_else(|| {
-                fail("install: neither GOBIN nor GOPATH is set: set GOBIN to where programs go")
-            })
     }
 
     /// The go command for `level`, writing into the scratch directory.
@@ -459,243 +273,6 @@ impl Job {
                 each_line: self.request.dry_run || self.request.echo_commands,
             },
         )
-    }
-
-    /// Asks go for the user's sources the `levels` read and takes their
-    /// digest at once (before the builds read them, nearly: a file changed
-    /// during the build then shows as changed on the next run).
-    fn watch_sources(&self, levels: &[u8]) -> Option<Watched> {
-        let (mut dirs, mut files) = (BTreeSet::new(), BTreeSet::new());
-        for &level in levels {
-            let (d, f) = go::sources(
-                &self.build_dir,
-                &self.env.goflags,
-                &self.request.selection_flags,
-                &self.request.packages,
-                self.request.verb == GoVerb::Test,
-                level,
-                &self.env.gomodcache,
-            )
-            .ok()?;
-            dirs.extend(d);
-            files.extend(f);
-        }
-        let dirs: Vec<PathBuf> = dirs.into_iter().collect();
-        let files: Vec<PathBuf> = files.into_iter().collect();
-        let watch = state::watch_digest(&dirs, &files);
-        Some(Watched { dirs, files, watch })
-    }
-
-    /// The state file of this command, if mgo keeps state: one per
-    /// command, directory and destination (GOBIN for install).
-    fn state_file(&self, destination: &Destination) -> Option<PathBuf> {
-        let dir = self.settings.state_dir.as_ref()?;
-        let verb = self.request.verb.word();
-        let destination = format!("{destination:?}");
-        let mut parts: Vec<&[u8]> = vec![
-            verb.as_bytes(),
-            self.build_dir.as_os_str().as_bytes(),
-            destination.as_bytes(),
-        ];
-        parts.extend(self.request.key_args.iter().map(|a| a.as_bytes()));
-        Some(state::path(dir, state::digest(parts)))
-    }
-
-    /// Everything besides the sources that decides the bundles: mgo and its
-    /// launchers, the mode, the levels, the toolchain, GOFLAGS.
-    fn settings_digest(&self) -> u128 {
-        let levels: Vec<u8> = self.levels.clone();
-        let goflags = std::env::var_os("GOFLAGS").unwrap_or_default();
-        let flags = self.settings.flags.to_le_bytes();
-        let format_version = mgo_format::VERSION.to_le_bytes();
-        let mut parts: Vec<&[u8]> = vec![
-            env!("CARGO_PKG_VERSION").as_bytes(),
-            &format_version,
-            self.settings.compress_text.as_bytes(),
-            &flags,
-            &levels,
-            self.env.version.as_bytes(),
-            goflags.as_bytes(),
-        ];
-        parts.extend(launchers::all());
-        state::digest(parts)
-    }
-
-    /// Lets go decide whether the lowest level is up to date (see
-    /// `state.rs`), after checking what go does not see.
-    fn try_up_to_date(
-        &self,
-        scratch: &Scratch,
-        target: &Target,
-        previous: &State,
-    ) -> Result<Shortcut> {
-        const REBUILD: Shortcut = Shortcut::Rebuild {
-            lowest_built: false,
-        };
-        if previous.settings != self.settings_digest()
-            || previous.programs.is_empty()
-            || previous.watch != state::watch_digest(&previous.dirs, &previous.files)
-        {
-            return Ok(REBUILD);
-        }
-        let lowest = self.lowest();
-        let out_dir = scratch.level_dir(lowest)?;
-        let mut seeds = Vec::new();
-        for program in &previous.programs {
-            let Ok(bundle) = read::Bundle::open(&program.dest) else {
-                return Ok(REBUILD);
-            };
-            if state::identity_of(&program.dest, &bundle) != Some(program.identity) {
-                return Ok(REBUILD);
-            }
-            let Some(seed) = bundle
-                .entry(lowest)
-                .and_then(|entry| bundle.decode_prefix(entry, SEED_BYTES).ok())
-            else {
-                return Ok(REBUILD);
-            };
-            let path = out_dir.join(&program.temp_name);
-            fs::write(&path, &seed)
-                .with_context(|| format!("cannot write {}", crate::error::shown(&path)))?;
-            seeds.push((program.temp_name.clone(), seed));
-        }
-        // Its output counts only if it succeeds: a failure (a compile
-        // error, or packages that no longer make the programs the record
-        // names) is left to the full build to report.
-        let outcome = self.run_go(scratch, target, &[lowest], true)?;
-        if outcome.first_failure.is_some() {
-            return Ok(REBUILD);
-        }
-        let names = names_in(&out_dir)?;
-        let expected: Vec<OsString> = {
-            let mut n: Vec<OsString> = seeds.iter().map(|(n, _)| n.clone()).collect();
-            n.sort();
-            n
-        };
-        let untouched: Vec<bool> = seeds
-            .iter()
-            .map(|(name, seed)| fs::read(out_dir.join(name)).is_ok_and(|b| b == *seed))
-            .collect();
-        if names == expected && untouched.iter().all(|&u| u) {
-            go::print_held(&outcome.held);
-            for program in &previous.programs {
-                place::touch(&program.dest).with_context(|| {
-                    format!("cannot update {}", crate::error::shown(&program.dest))
-                })?;
-            }
-            return Ok(Shortcut::UpToDate);
-        }
-        // The lowest level's build is reused only if go said nothing about
-        // it: its messages, printed apart from the other levels', would
-        // show a warning every level prints twice. The full build says
-        // them with the others.
-        Ok(Shortcut::Rebuild {
-            lowest_built: untouched.iter().all(|&u| !u) && outcome.held.is_empty(),
-        })
-    }
-
-    /// Pairs each output go wrote with its destination.
-    fn collect(&self, scratch: &Scratch, target: &Target) -> Result<Vec<Program>> {
-        let lowest = self.lowest();
-        let names = match target {
-            Target::Nothing | Target::Discard => return Ok(Vec::new()),
-            Target::File { .. } => vec![OsString::from(FILE_OUTPUT)],
-            Target::Dir(_) | Target::Install(_) => names_in(&scratch.level_dir(lowest)?)?,
-        };
-        let mut programs = Vec::new();
-        for name in names {
-            let variants: Vec<(u8, PathBuf)> = self
-                .levels
-                .iter()
-                .map(|&level| (level, scratch.path().join(format!("v{level}")).join(&name)))
-                .collect();
-            if let Some((level, _)) = variants.iter().find(|(_, path)| !path.is_file()) {
-                return Err(fail(format!(
-                    "go {} wrote {} for some levels but not for v{level}",
-                    self.request.verb.word(),
-                    name.to_string_lossy()
-                )));
-            }
-            let dest = match target {
-                Target::File { dest, .. } => dest.clone(),
-                Target::Dir(dir) | Target::Install(dir) => dir.join(&name),
-                Target::Nothing | Target::Discard => continue,
-            };
-            if !matches!(target, Target::File { .. }) {
-                place::check_replaceable(&dest)?;
-            }
-            programs.push(Program {
-                temp_name: name,
-                dest,
-                variants,
-            });
-        }
-        Ok(programs)
-    }
-
-    /// Writes one program's bundle; its identity, for the state, when it is
-    /// a file.
-    fn write_program(&self, program: &Program) -> Result<Option<state::Identity>> {
-        let describe = |e: &dyn std::fmt::Display| {
-            fail(format!(
-                "cannot write {}: {e}",
-                crate::error::shown(&program.dest)
-            ))
-        };
-        let Some((lowest, lowest_path)) = program.variants.first() else {
-            return Ok(None);
-        };
-        // go created it with 0777 minus the umask: keep go's mode.
-        let mode = fs::metadata(lowest_path)
-            .map(|m| m.permissions().mode())
-            .unwrap_or(0o755);
-        if !place::is_elf(lowest_path) {
-            // go build -o FILE on a library writes a package archive: what
-            // go build writes, at the lowest level, is written.
-            let bytes = fs::read(lowest_path).map_err(|e| describe(&e))?;
-            crate::console::say(&format!(
-                "{} is a package archive (not a main package): wrote go build's GOAMD64=v{lowest} output, not a bundle",
-                crate::error::shown(&program.dest)
-            ));
-            place::place(&program.dest, &bytes, mode)?;
-            return Ok(None);
-        }
-        let mut builds = Vec::with_capacity(program.variants.len());
-        for (level, path) in &program.variants {
-            let bytes = fs::read(path).with_context(|| {
-                format!("cannot read go's output {}", crate::error::shown(path))
-            })?;
-            builds.push((*level, bytes));
-        }
-        let lowest_bytes = builds.first().map_or(&[][..], |(_, bytes)| &bytes[..]);
-        let buildinfo = bundle::go_buildinfo(lowest_bytes).with_context(|| {
-            format!(
-                "cannot read the build information of go's GOAMD64=v{lowest} output {}",
-                shown(lowest_path)
-            )
-        })?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let encoded = encode::encode(&builds, self.settings.compression, threads);
-        interrupt::check()?;
-        let encoded = encoded.with_context(|| {
-            format!(
-                "cannot bundle {}: MGO_COMPRESS={}",
-                shown(&program.dest),
-                self.settings.compress_text
-            )
-        })?;
-        let stored: Vec<_> = encoded.iter().map(encode::Encoded::as_stored).collect();
-        let inflated_dwarf = encoded.iter().any(|e| !e.sections().is_empty());
-        let launcher =
-            launchers::for_encoding(self.settings.compression.encoding(), inflated_dwarf);
-        let plan = bundle::Plan::new(launcher, stored.clone(), self.settings.flags, buildinfo)
-            .with_context(|| format!("cannot lay out {}", shown(&program.dest)))?;
-        Ok(match place::place(&program.dest, &plan, mode)? {
-            place::Placed::Streamed => None,
-            place::Placed::Written | place::Placed::Kept => {
-                state::identity_written(&program.dest, self.settings.flags, &stored)
-            }
-        })
     }
 }
 
