@@ -176,12 +176,12 @@ struct Reference<'i> {
     loadable_end: usize,
 }
 
-/// The two parts of the reference, each a dictionary of its own
-/// (docs/FORMAT.md, "What mgo writes"): a block that a segment maps is
-/// compressed against the reference's loadable part only, so that a mapped
-/// start decodes no more of the reference than that; every other block
-/// (DWARF, symbols) against the rest, which resembles it, and is recorded
-/// as compressed against the whole reference, whose end that rest is.
+/// The two dictionaries of the reference (docs/FORMAT.md, "What mgo
+/// writes"): a block that a segment maps is compressed against the
+/// reference's loadable part only, so that a mapped start decodes no more
+/// of the reference than that; every other block (DWARF, symbols) against
+/// the whole reference, of which the rest, after the loadable part, is
+/// what resembles it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Part {
     Loadable,
@@ -213,22 +213,18 @@ impl<'i> Reference<'i> {
 
     /// A block's dictionary as the format records it: the first
     /// `dictionary_size` bytes of the reference.
-    fn dictionary_size(&self, part: Part) -> usize {
+    fn dictionary(&self, part: Part) -> &'i [u8] {
         match part {
-            Part::Loadable => self.loadable_end,
-            Part::Rest => self.image.len(),
+            Part::Loadable => self.image.get(..self.loadable_end).unwrap_or(self.image),
+            Part::Rest => self.image,
         }
     }
 
-    /// The end of that dictionary that the compressor indexes.
-    fn indexed(&self, part: Part) -> &'i [u8] {
-        let (head, tail) = self
-            .image
-            .split_at_checked(self.loadable_end)
-            .unwrap_or((self.image, &[]));
+    /// Where the part of that dictionary that resembles the blocks starts.
+    fn similar_from(&self, part: Part) -> usize {
         match part {
-            Part::Loadable => head,
-            Part::Rest => tail,
+            Part::Loadable => 0,
+            Part::Rest => self.loadable_end,
         }
     }
 }
@@ -265,7 +261,7 @@ fn plan_jobs(images: &[Expanded], copies: &[usize], reference: Option<&Reference
             Part::Rest
         };
         // An empty part is no dictionary at all.
-        (!reference.indexed(part).is_empty()).then_some(part)
+        (reference.dictionary(part).len() > reference.similar_from(part)).then_some(part)
     };
     let blocks: Vec<Job> = order
         .into_iter()
@@ -318,7 +314,9 @@ fn compress_jobs(
             Part::Rest => &rest,
         };
         slot.get_or_init(|| {
-            ReferenceDictionary::new(reference.indexed(part), level).map_err(|e| e.to_string())
+            let (dictionary, similar_from) =
+                (reference.dictionary(part), reference.similar_from(part));
+            ReferenceDictionary::new(dictionary, similar_from, level).map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(|message| fail(message.clone()))
@@ -374,7 +372,7 @@ fn assemble<'a>(
         let block = image.image.get(range.clone()).unwrap_or(&[]);
         let dictionary_size = part
             .zip(reference)
-            .map_or(0, |(part, reference)| reference.dictionary_size(part));
+            .map_or(0, |(part, reference)| reference.dictionary(part).len());
         records.push(BlockRecord {
             offset: range.start as u64,
             size: block.len() as u64,
