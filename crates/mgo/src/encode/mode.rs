@@ -1,8 +1,9 @@
 //! `MGO_COMPRESS`: the one place its value is parsed and the one place that
 //! knows what each mode implies: its codec and level, whether it stores
 //! other variants against a reference, whether it stores Go's DWARF
-//! inflated.
+//! inflated, and which launcher its bundles carry.
 
+use super::Encoded;
 use crate::error::{Result, fail};
 use mgo_format::Encoding;
 
@@ -101,5 +102,15 @@ impl Mode {
             Codec::Raw => false,
             Codec::Deflate(_) | Codec::Zstd(_) | Codec::Lz4(_) => true,
         }
+    }
+
+    /// The launcher a bundle of `encoded` (written in this mode) carries:
+    /// the flavour with this mode's decoder, and with Go's zlib encoder only
+    /// if some variant has inflated sections to re-create
+    /// (crates/launcher/flavours.txt).
+    pub fn launcher(self, encoded: &[Encoded]) -> Result<&'static [u8]> {
+        let inflated = encoded.iter().any(|e| !e.sections().is_empty());
+        crate::bundle::launchers::for_bundle(self.encoding(), inflated)
+            .ok_or_else(|| fail(format!("internal error: no launcher for {self:?}")))
     }
 }

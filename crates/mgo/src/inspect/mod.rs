@@ -331,7 +331,7 @@ fn check_launcher(
         }]);
     };
     let identity = identity.unwrap_or_default();
-    let expected_flavour = launchers::for_encoding(
+    let expected_flavour = launchers::for_bundle(
         bundle
             .table()
             .entries()
@@ -343,7 +343,7 @@ fn check_launcher(
             .iter()
             .any(|e| e.section_count != 0),
     );
-    if !std::ptr::eq(expected_flavour, launcher) {
+    if !expected_flavour.is_some_and(|expected| std::ptr::eq(expected, launcher)) {
         return Err(vec![format!(
             "launcher: DAMAGED: {identity} cannot decode this bundle's variants"
         )]);
