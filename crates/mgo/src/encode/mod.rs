@@ -516,6 +516,54 @@ mod tests {
         }
     }
 
+    /// What each mode implies, as the rest of mgo asks it.
+    #[test]
+    fn modes_say_what_they_imply() {
+        use mgo_format::Encoding as E;
+        for (mode, encoding, reference, dwarf) in [
+            (Mode::Raw, E::Raw, false, false),
+            (Mode::Deflate(9), E::Deflate, false, true),
+            (Mode::Zstd(19), E::Zstd, false, true),
+            (Mode::ZstdAgainstReference(3), E::Zstd, true, true),
+            (Mode::Lz4, E::Lz4, false, false),
+        ] {
+            assert_eq!(mode.encoding(), encoding, "{mode:?}");
+            assert_eq!(mode.uses_reference(), reference, "{mode:?}");
+            assert_eq!(mode.inflates_dwarf(), dwarf, "{mode:?}");
+            // Every mode has a launcher, with Go's encoder where its
+            // bundles may need one.
+            for inflated in [false, dwarf] {
+                let launcher = crate::bundle::launchers::for_bundle(encoding, inflated).unwrap();
+                let identity = crate::bundle::read::identity_in(launcher).unwrap();
+                assert_eq!(
+                    identity.ends_with("+dwarf"),
+                    inflated,
+                    "{mode:?}: {identity}"
+                );
+            }
+        }
+        assert_eq!(Mode::Deflate(9).codec(), Codec::Deflate(9));
+        assert_eq!(Mode::ZstdAgainstReference(19).codec(), Codec::Zstd(19));
+        assert_eq!(Mode::Lz4.codec(), Codec::Lz4(12));
+    }
+
+    /// Go's DWARF is stored inflated where the mode says so, and as Go
+    /// wrote it elsewhere.
+    #[test]
+    fn dwarf_is_inflated_where_the_mode_says_so() {
+        let builds = vec![(1u8, dwarf::tests::hello())];
+        for mode in [Mode::Raw, Mode::Deflate(1), Mode::Zstd(1), Mode::Lz4] {
+            let encoded = encode(&builds, mode, 2).unwrap();
+            assert_eq!(
+                !encoded[0].sections().is_empty(),
+                mode.inflates_dwarf(),
+                "{mode:?}"
+            );
+            let grown = encoded[0].as_stored().size > builds[0].1.len() as u64;
+            assert_eq!(grown, mode.inflates_dwarf(), "{mode:?}");
+        }
+    }
+
     #[test]
     fn every_codec_round_trips_and_ignores_the_thread_count() {
         let builds = fake_builds();
