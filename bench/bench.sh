@@ -63,7 +63,7 @@ launcher_file() {
   find "$root/target/release/build" -path "*/out/mgo-launcher$1" -type f -printf '%T@ %p\n' \
     | sort -rn | head -n1 | cut -d' ' -f2-
 }
-[[ -n $(launcher_file "") ]] || die "mgo-launcher not found under target/release/build"
+[[ -n $(launcher_file -plain) ]] || die "mgo-launcher-plain not found under target/release/build"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -294,9 +294,11 @@ mode_rows hello "$root/examples/hello" . "$work/hello.plain" "$mode_runs_hello"
 mode_rows cmdgo "$work" cmd/go "$work/cmdgo.plain" "$mode_runs_go" env GOROOT
 echo
 echo "Launchers (bytes):"
-for flavor in "" -zstd -deflate -lz4 -zstd-dwarf -deflate-dwarf -lz4-dwarf; do
-  echo "- mgo-launcher$flavor: $(stat -c %s "$(launcher_file "$flavor")")"
-done
+while read -r flavour _; do
+  [[ -z $flavour || $flavour == \#* ]] && continue
+  file=-${flavour//+/-}
+  echo "- mgo-launcher$file: $(stat -c %s "$(launcher_file "$file")")"
+done < "$root/crates/launcher/flavours.txt"
 echo
 
 echo "### Method"

@@ -85,6 +85,9 @@ static IDENTITY: [u8; IDENTITY_LEN] = identity();
 
 const IDENTITY_PREFIX: &str = "mgo-launcher ";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The flavour's name in crates/launcher/flavours.txt, from its features
+/// (mgo's unit tests check that each embedded launcher says the name it is
+/// listed under).
 const FLAVOUR: &str = match (
     cfg!(feature = "dwarf"),
     cfg!(feature = "zstd"),

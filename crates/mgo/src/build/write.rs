@@ -78,9 +78,7 @@ impl Job {
             )
         })?;
         let stored: Vec<_> = encoded.iter().map(encode::Encoded::as_stored).collect();
-        let inflated_dwarf = encoded.iter().any(|e| !e.sections().is_empty());
-        let launcher =
-            launchers::for_encoding(self.settings.compression.encoding(), inflated_dwarf);
+        let launcher = launchers::for_encoded(self.settings.compression, &encoded)?;
         let plan = bundle::Plan::new(launcher, stored.clone(), self.settings.flags, buildinfo)
             .with_context(|| format!("cannot lay out {}", shown(&program.dest)))?;
         Ok(match place::place(&program.dest, &plan, mode)? {

@@ -226,11 +226,11 @@ pub fn rebuild(image: &[u8], sections: &[SectionRecord], threads: usize) -> Resu
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// hello as `go build` writes it.
-    fn hello() -> Vec<u8> {
+    pub(in crate::encode) fn hello() -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("hello");
         let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello");

@@ -8,23 +8,33 @@
 //! its threads; since a block's bytes depend only on the block (and, in the
 //! `Z` modes, on the reference variant), the output is the same whatever the
 //! number of threads.
+//!
+//! [`encode`] goes step by step: [`first_copies`] (identical builds are
+//! encoded once), [`images`] (DWARF inflated where the mode says so),
+//! [`Reference::of`] (what the `Z` modes compress against), [`plan_jobs`]
+//! (every block, and the dictionaries to prepare first), [`compress_jobs`]
+//! (on every thread) and [`assemble`].
 
 mod blocks;
 mod codec;
 pub mod dwarf;
 mod mode;
 mod parallel;
+mod zstd;
 
-pub use blocks::{Piece, cut, loadable_ranges};
+use blocks::{Piece, cut, loadable_ranges};
 pub use codec::decode_block;
 use codec::{Compressor, ReferenceDictionary};
+use dwarf::Expanded;
+use mode::Codec;
 pub use mode::{FORMS, Mode};
-pub use parallel::parallel_map;
+use parallel::parallel_map;
 
 use crate::error::{Result, fail};
 use mgo_format::{BlockRecord, Encoding, SectionRecord, StoredVariant};
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 /// One variant ready to be laid out.
 pub struct Encoded<'a> {
@@ -59,27 +69,6 @@ impl Encoded<'_> {
     }
 }
 
-/// The level whose variant the others are compressed against in the `Z`
-/// modes: the highest, which is always v4. A v4 CPU (every AVX-512 server
-/// CPU: Intel Xeon since Skylake-SP, AMD since Zen 4) then decodes one
-/// variant only; a v3 CPU decodes v4 and then a small difference, since v3
-/// and v4 builds of a Go program are nearly the same code (docs/DESIGN.md has
-/// the measurements).
-pub fn reference_level(levels: &[u8]) -> Option<u8> {
-    levels.last().copied()
-}
-
-/// The dictionary of a block compressed against the reference: the
-/// reference's loadable part for a loadable block (so that the launcher's
-/// mapped start decodes no more of the reference than that), all of it for
-/// the rest (DWARF and symbols resemble the reference's own).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dictionary {
-    None,
-    Loadable,
-    Whole,
-}
-
 /// Encodes `builds` (level, executable), in ascending level order, with
 /// `mode`, on up to `threads` threads.
 pub fn encode<'a>(
@@ -87,8 +76,34 @@ pub fn encode<'a>(
     mode: Mode,
     threads: usize,
 ) -> Result<Vec<Encoded<'a>>> {
-    // Identical executables are encoded once; layout() then stores them once.
-    let first_copy: Vec<usize> = builds
+    if mode.codec() == Codec::Raw {
+        return Ok(stored_as_they_are(builds));
+    }
+    let copies = first_copies(builds);
+    let images = images(builds, mode, threads)?;
+    let reference = if mode.uses_reference() {
+        Reference::of(builds, &copies, &images)
+    } else {
+        None
+    };
+    let jobs = plan_jobs(&images, &copies, reference.as_ref());
+    let outputs = compress_jobs(mode.codec(), &images, &jobs, reference.as_ref(), threads)?;
+    assemble(
+        mode,
+        builds,
+        &copies,
+        &images,
+        &jobs,
+        outputs,
+        reference.as_ref(),
+    )
+}
+
+/// For each build, the index of the first one with the same bytes (its
+/// own if none before it): identical executables are encoded once, and
+/// the layout then stores them once.
+fn first_copies(builds: &[(u8, Vec<u8>)]) -> Vec<usize> {
+    builds
         .iter()
         .enumerate()
         .map(|(i, (_, bytes))| {
@@ -97,151 +112,296 @@ pub fn encode<'a>(
                 .position(|(_, other)| other == bytes)
                 .unwrap_or(i)
         })
-        .collect();
-    let entry = |(level, bytes): &(u8, Vec<u8>), reference, stored, blocks| Encoded {
-        level: *level,
-        encoding: mode.encoding(),
-        reference,
-        size: bytes.len() as u64,
-        checksum: mgo_format::checksum(bytes),
-        stored,
-        blocks,
-        sections: Vec::new(),
-    };
-    if mode == Mode::Raw {
-        return Ok(builds
+        .collect()
+}
+
+/// Without compression: each build as it is, its blocks only checksummed.
+fn stored_as_they_are(builds: &[(u8, Vec<u8>)]) -> Vec<Encoded<'_>> {
+    builds
+        .iter()
+        .map(|(level, bytes)| {
+            let blocks = cut(bytes, &[])
+                .iter()
+                .map(|piece| {
+                    let block = bytes.get(piece.range.clone()).unwrap_or(&[]);
+                    BlockRecord {
+                        offset: piece.range.start as u64,
+                        size: block.len() as u64,
+                        checksum: mgo_format::checksum(block),
+                        stored_offset: piece.range.start as u64,
+                        stored_size: block.len() as u64,
+                        dictionary_size: 0,
+                    }
+                })
+                .collect();
+            Encoded {
+                level: *level,
+                encoding: Encoding::Raw,
+                reference: 0,
+                size: bytes.len() as u64,
+                checksum: mgo_format::checksum(bytes),
+                stored: Cow::Borrowed(&bytes[..]),
+                blocks,
+                sections: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// What each build's blocks tile: the build with its reproducible
+/// compressed DWARF inflated, if the mode stores it so, which the
+/// compressor can then compress across levels (docs/FORMAT.md, "Inflated
+/// sections"); else the build as it is.
+fn images(builds: &[(u8, Vec<u8>)], mode: Mode, threads: usize) -> Result<Vec<Expanded<'_>>> {
+    if mode.inflates_dwarf() {
+        return dwarf::expand_all(builds, threads);
+    }
+    Ok(builds
+        .iter()
+        .map(|(_, bytes)| Expanded {
+            image: Cow::Borrowed(&bytes[..]),
+            sections: Vec::new(),
+        })
+        .collect())
+}
+
+/// The variant that the others are compressed against in the `Z` modes.
+struct Reference<'i> {
+    /// Its index among the builds.
+    variant: usize,
+    level: u8,
+    image: &'i [u8],
+    /// Where its last segment's file pages end (0 if it is not an ELF
+    /// executable).
+    loadable_end: usize,
+}
+
+/// The two dictionaries of the reference (docs/FORMAT.md, "What mgo
+/// writes"): a block that a segment maps is compressed against the
+/// reference's loadable part only, so that a mapped start decodes no more
+/// of the reference than that; every other block (DWARF, symbols) against
+/// the whole reference, of which the rest, after the loadable part, is
+/// what resembles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Loadable,
+    Rest,
+}
+
+impl<'i> Reference<'i> {
+    /// The highest level's variant, always v4: a v4 CPU (every AVX-512
+    /// server CPU: Intel Xeon since Skylake-SP, AMD since Zen 4) then decodes
+    /// one variant only; a v3 CPU decodes v4 and then a small difference,
+    /// since v3 and v4 builds of a Go program are nearly the same code
+    /// (docs/DESIGN.md has the measurements).
+    fn of(builds: &[(u8, Vec<u8>)], copies: &[usize], images: &'i [Expanded<'_>]) -> Option<Self> {
+        let variant = *copies.get(builds.len().checked_sub(1)?)?;
+        let level = builds.get(variant)?.0;
+        let image: &[u8] = &images.get(variant)?.image;
+        let loadable_end = loadable_ranges(image)
             .iter()
-            .map(|build| {
-                let pieces = cut(&build.1, &[]);
-                let blocks = pieces
-                    .iter()
-                    .map(|piece| {
-                        let bytes = build.1.get(piece.range.clone()).unwrap_or(&[]);
-                        BlockRecord {
-                            offset: piece.range.start as u64,
-                            size: bytes.len() as u64,
-                            checksum: mgo_format::checksum(bytes),
-                            stored_offset: piece.range.start as u64,
-                            stored_size: bytes.len() as u64,
-                            dictionary_size: 0,
-                        }
-                    })
-                    .collect();
-                entry(build, 0, Cow::Borrowed(&build.1[..]), blocks)
-            })
-            .collect());
+            .map(|r| r.end)
+            .max()
+            .unwrap_or(0);
+        Some(Self {
+            variant,
+            level,
+            image,
+            loadable_end,
+        })
     }
 
-    // What the blocks tile: each build with its reproducible compressed
-    // DWARF inflated, which the compressor can then compress across
-    // levels (docs/FORMAT.md, "Inflated sections").
-    let expanded = dwarf::expand_all(builds, threads)?;
-    let images: Vec<&[u8]> = expanded.iter().map(|e| &e.image[..]).collect();
-    let pieces: Vec<Vec<Piece>> = expanded
-        .iter()
-        .map(|e| cut(&e.image, &e.sections))
-        .collect();
-    let levels: Vec<u8> = builds.iter().map(|(level, _)| *level).collect();
-    let reference = match mode {
-        Mode::ZstdAgainstReference(_) => reference_level(&levels)
-            .and_then(|level| levels.iter().position(|&l| l == level))
-            .and_then(|i| first_copy.get(i).copied())
-            .and_then(|r| builds.get(r).map(|build| (r, build))),
-        _ => None,
-    };
-    let reference_bytes: &[u8] = reference
-        .and_then(|(r, _)| images.get(r).copied())
-        .unwrap_or(&[]);
-    let loadable_end = loadable_ranges(reference_bytes)
-        .iter()
-        .map(|r| r.end)
-        .max()
-        .filter(|&end| end > 0)
-        .unwrap_or(reference_bytes.len());
-    let dictionary_of = |variant: usize, piece: &Piece| match reference {
-        Some((r, _)) if r != variant && piece.loadable => Dictionary::Loadable,
-        Some((r, _)) if r != variant => Dictionary::Whole,
-        _ => Dictionary::None,
-    };
-    let dictionary_bytes = |dictionary: Dictionary| match dictionary {
-        Dictionary::None => &[][..],
-        Dictionary::Loadable => reference_bytes
-            .get(..loadable_end)
-            .unwrap_or(reference_bytes),
-        Dictionary::Whole => reference_bytes,
-    };
+    /// A block's dictionary as the format records it: the first
+    /// `dictionary_size` bytes of the reference.
+    fn dictionary(&self, part: Part) -> &'i [u8] {
+        match part {
+            Part::Loadable => self.image.get(..self.loadable_end).unwrap_or(self.image),
+            Part::Rest => self.image,
+        }
+    }
 
-    // Every distinct variant's blocks, each with its dictionary.
-    let jobs: Vec<(usize, Range<usize>, Dictionary)> = first_copy
-        .iter()
-        .enumerate()
-        .filter(|&(i, &first)| first == i)
-        .flat_map(|(i, _)| {
-            pieces
-                .get(i)
+    /// Where the part of that dictionary that resembles the blocks starts.
+    fn similar_from(&self, part: Part) -> usize {
+        match part {
+            Part::Loadable => 0,
+            Part::Rest => self.loadable_end,
+        }
+    }
+}
+
+/// One unit of the compressors' work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Job {
+    /// Index a part of the reference before any block needs it.
+    Prepare(Part),
+    /// Compress one block of a distinct variant.
+    Block {
+        variant: usize,
+        range: Range<usize>,
+        part: Option<Part>,
+    },
+}
+
+/// Every block of every distinct variant, with what of the reference it is
+/// compressed against; first the dictionaries that they need, then the
+/// reference's own blocks, which need none, so that all threads have work
+/// while the dictionaries are prepared.
+fn plan_jobs(images: &[Expanded], copies: &[usize], reference: Option<&Reference>) -> Vec<Job> {
+    let reference_variant = reference.map(|r| r.variant);
+    let mut order: Vec<usize> = (0..images.len())
+        .filter(|&i| copies.get(i) == Some(&i))
+        .collect();
+    // The reference first (a stable sort keeps the rest in level order).
+    order.sort_by_key(|&i| Some(i) != reference_variant);
+    let part_of = |variant: usize, piece: &Piece| {
+        let reference = reference.filter(|r| r.variant != variant)?;
+        let part = if piece.loadable {
+            Part::Loadable
+        } else {
+            Part::Rest
+        };
+        // An empty part is no dictionary at all.
+        (reference.dictionary(part).len() > reference.similar_from(part)).then_some(part)
+    };
+    let blocks: Vec<Job> = order
+        .into_iter()
+        .flat_map(|variant| {
+            let image = images.get(variant).map_or(&[][..], |e| &e.image[..]);
+            let sections = images.get(variant).map_or(&[][..], |e| &e.sections[..]);
+            cut(image, sections)
                 .into_iter()
-                .flatten()
-                .map(move |piece| (i, piece.range.clone(), dictionary_of(i, piece)))
+                .map(move |piece| Job::Block {
+                    variant,
+                    part: part_of(variant, &piece),
+                    range: piece.range,
+                })
         })
         .collect();
-    let level = match mode {
-        Mode::ZstdAgainstReference(level) => level,
+    let needed = |part| {
+        blocks
+            .iter()
+            .any(|job| matches!(job, Job::Block { part: Some(p), .. } if *p == part))
+    };
+    let mut jobs: Vec<Job> = [Part::Loadable, Part::Rest]
+        .into_iter()
+        .filter(|&part| needed(part))
+        .map(Job::Prepare)
+        .collect();
+    jobs.extend(blocks);
+    jobs
+}
+
+/// Runs `jobs` on up to `threads` threads: each block's stored bytes, in
+/// job order (empty for a `Prepare`). A part of the reference is indexed
+/// once, by the first job that needs it; any other job that needs it
+/// meanwhile waits.
+fn compress_jobs(
+    codec: Codec,
+    images: &[Expanded],
+    jobs: &[Job],
+    reference: Option<&Reference>,
+    threads: usize,
+) -> Result<Vec<Vec<u8>>> {
+    let level = match codec {
+        Codec::Zstd(level) => level,
         _ => 0,
     };
-    let prepare = |dictionary: Dictionary| -> Result<Option<ReferenceDictionary<'_>>> {
-        if dictionary == Dictionary::None || !jobs.iter().any(|job| job.2 == dictionary) {
-            return Ok(None);
-        }
-        ReferenceDictionary::new(dictionary_bytes(dictionary), level).map(Some)
-    };
-    let loadable_dictionary = prepare(Dictionary::Loadable)?;
-    let whole_dictionary = prepare(Dictionary::Whole)?;
-    let compressed = parallel_map(&jobs, threads, Compressor::new, |compressor, job| {
-        let (variant, range, dictionary) = job;
-        let bytes = images
-            .get(*variant)
-            .and_then(|bytes| bytes.get(range.clone()))
-            .unwrap_or(&[]);
-        let prepared = match dictionary {
-            Dictionary::None => None,
-            Dictionary::Loadable => loadable_dictionary.as_ref(),
-            Dictionary::Whole => whole_dictionary.as_ref(),
+    let (loadable, rest) = (OnceLock::new(), OnceLock::new());
+    let dictionary = |part: Part| -> Result<&ReferenceDictionary> {
+        let reference = reference.ok_or_else(|| fail("internal error: no reference"))?;
+        let slot: &OnceLock<std::result::Result<ReferenceDictionary, String>> = match part {
+            Part::Loadable => &loadable,
+            Part::Rest => &rest,
         };
-        compressor.compress(mode, bytes, prepared)
-    })?;
+        slot.get_or_init(|| {
+            let (dictionary, similar_from) =
+                (reference.dictionary(part), reference.similar_from(part));
+            ReferenceDictionary::new(dictionary, similar_from, level).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|message| fail(message.clone()))
+    };
+    parallel_map(
+        jobs,
+        threads,
+        Compressor::new,
+        |compressor, job| match job {
+            Job::Prepare(part) => dictionary(*part).map(|_| Vec::new()),
+            Job::Block {
+                variant,
+                range,
+                part,
+            } => {
+                let block = images
+                    .get(*variant)
+                    .and_then(|e| e.image.get(range.clone()))
+                    .ok_or_else(|| fail("internal error: a block outside its variant"))?;
+                let dictionary = part.map(dictionary).transpose()?;
+                compressor.compress(codec, block, dictionary)
+            }
+        },
+    )
+}
 
+/// Each build's entry: its distinct variant's blocks and their records, in
+/// order.
+fn assemble<'a>(
+    mode: Mode,
+    builds: &'a [(u8, Vec<u8>)],
+    copies: &[usize],
+    images: &[Expanded],
+    jobs: &[Job],
+    outputs: Vec<Vec<u8>>,
+    reference: Option<&Reference>,
+) -> Result<Vec<Encoded<'a>>> {
     let mut stored: Vec<(Vec<u8>, Vec<BlockRecord>)> = vec![Default::default(); builds.len()];
-    for ((variant, range, dictionary), output) in jobs.iter().zip(compressed) {
-        let Some((payload, records)) = stored.get_mut(*variant) else {
+    for (job, output) in jobs.iter().zip(outputs) {
+        let Job::Block {
+            variant,
+            range,
+            part,
+        } = job
+        else {
             continue;
         };
-        let bytes = images
-            .get(*variant)
-            .and_then(|bytes| bytes.get(range.clone()))
-            .unwrap_or(&[]);
+        let (Some((payload, records)), Some(image)) =
+            (stored.get_mut(*variant), images.get(*variant))
+        else {
+            continue;
+        };
+        let block = image.image.get(range.clone()).unwrap_or(&[]);
+        let dictionary_size = part
+            .zip(reference)
+            .map_or(0, |(part, reference)| reference.dictionary(part).len());
         records.push(BlockRecord {
             offset: range.start as u64,
-            size: bytes.len() as u64,
-            checksum: mgo_format::checksum(bytes),
+            size: block.len() as u64,
+            checksum: mgo_format::checksum(block),
             stored_offset: payload.len() as u64,
             stored_size: output.len() as u64,
-            dictionary_size: dictionary_bytes(*dictionary).len() as u64,
+            dictionary_size: dictionary_size as u64,
         });
         payload.extend_from_slice(&output);
     }
-    let reference_level = reference.map_or(0, |(_, (level, _))| *level);
     let mut encoded = Vec::with_capacity(builds.len());
-    for ((build, &source), expanded) in builds.iter().zip(&first_copy).zip(&expanded) {
-        let (payload, records) = stored
+    for (((level, bytes), &source), image) in builds.iter().zip(copies).zip(images) {
+        let (payload, blocks) = stored
             .get(source)
             .cloned()
             .ok_or_else(|| fail("internal error: a variant lost its encoding"))?;
-        let against = reference.is_some_and(|(r, _)| r != source);
-        let reference = if against { reference_level } else { 0 };
+        let reference = match reference {
+            Some(r) if r.variant != source => r.level,
+            _ => 0,
+        };
         encoded.push(Encoded {
-            size: expanded.image.len() as u64,
-            sections: expanded.sections.clone(),
-            ..entry(build, reference, Cow::Owned(payload), records)
+            level: *level,
+            encoding: mode.encoding(),
+            reference,
+            size: image.image.len() as u64,
+            checksum: mgo_format::checksum(bytes),
+            stored: Cow::Owned(payload),
+            blocks,
+            sections: image.sections.clone(),
         });
     }
     Ok(encoded)
@@ -353,6 +513,54 @@ mod tests {
                     "{mode:?} v{level} did not shrink"
                 );
             }
+        }
+    }
+
+    /// What each mode implies, as the rest of mgo asks it.
+    #[test]
+    fn modes_say_what_they_imply() {
+        use mgo_format::Encoding as E;
+        for (mode, encoding, reference, dwarf) in [
+            (Mode::Raw, E::Raw, false, false),
+            (Mode::Deflate(9), E::Deflate, false, true),
+            (Mode::Zstd(19), E::Zstd, false, true),
+            (Mode::ZstdAgainstReference(3), E::Zstd, true, true),
+            (Mode::Lz4, E::Lz4, false, false),
+        ] {
+            assert_eq!(mode.encoding(), encoding, "{mode:?}");
+            assert_eq!(mode.uses_reference(), reference, "{mode:?}");
+            assert_eq!(mode.inflates_dwarf(), dwarf, "{mode:?}");
+            // Every mode has a launcher, with Go's encoder where its
+            // bundles may need one.
+            for inflated in [false, dwarf] {
+                let launcher = crate::bundle::launchers::for_bundle(encoding, inflated).unwrap();
+                let identity = crate::bundle::read::identity_in(launcher).unwrap();
+                assert_eq!(
+                    identity.ends_with("+dwarf"),
+                    inflated,
+                    "{mode:?}: {identity}"
+                );
+            }
+        }
+        assert_eq!(Mode::Deflate(9).codec(), Codec::Deflate(9));
+        assert_eq!(Mode::ZstdAgainstReference(19).codec(), Codec::Zstd(19));
+        assert_eq!(Mode::Lz4.codec(), Codec::Lz4(12));
+    }
+
+    /// Go's DWARF is stored inflated where the mode says so, and as Go
+    /// wrote it elsewhere.
+    #[test]
+    fn dwarf_is_inflated_where_the_mode_says_so() {
+        let builds = vec![(1u8, dwarf::tests::hello())];
+        for mode in [Mode::Raw, Mode::Deflate(1), Mode::Zstd(1), Mode::Lz4] {
+            let encoded = encode(&builds, mode, 2).unwrap();
+            assert_eq!(
+                !encoded[0].sections().is_empty(),
+                mode.inflates_dwarf(),
+                "{mode:?}"
+            );
+            let grown = encoded[0].as_stored().size > builds[0].1.len() as u64;
+            assert_eq!(grown, mode.inflates_dwarf(), "{mode:?}");
         }
     }
 

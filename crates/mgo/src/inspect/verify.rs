@@ -140,13 +140,13 @@ fn expected_launcher(bundle: &Bundle) -> std::result::Result<(&'static [u8], Str
     };
     let identity = identity.unwrap_or_default();
     let entries = bundle.table().entries();
-    let expected_flavour = launchers::for_encoding(
+    let expected_flavour = launchers::for_bundle(
         entries
             .first()
             .map_or(mgo_format::Encoding::Raw, |e| e.encoding),
         entries.iter().any(|e| e.section_count != 0),
     );
-    if !std::ptr::eq(expected_flavour, launcher) {
+    if !expected_flavour.is_some_and(|expected| std::ptr::eq(expected, launcher)) {
         return Err(vec![format!(
             "launcher: DAMAGED: {identity} cannot decode this bundle's variants"
         )]);

@@ -1,6 +1,7 @@
 //! Go's compressed DWARF stored inflated and re-created exactly
 //! (docs/FORMAT.md, "Inflated sections"): every level of a large real
-//! program extracts byte for byte, both ways it starts; builds without
+//! program extracts byte for byte, both ways it starts, in the modes that
+//! store DWARF inflated and in lz4, which does not; builds without
 //! DWARF, and DWARF that Go's encoder did not write, are stored as they
 //! were; damage in an inflated section stops only what reads it.
 
@@ -112,8 +113,16 @@ fn check_cmd_go(modes: &[&str]) {
             out.path(),
         );
         let (counts, identity) = inflated_sections(&bundle);
-        assert!(counts.iter().all(|&(_, n)| n >= 5), "{mode}: {counts:?}");
-        assert!(identity.ends_with("+dwarf"), "{mode}: {identity}");
+        if mode == "lz4" {
+            // LZ4 compresses inflated DWARF worse than Go's zlib did: its
+            // bundles store it as it is, with a launcher that has no
+            // encoder (docs/DESIGN.md, "Inflated DWARF").
+            assert!(counts.iter().all(|&(_, n)| n == 0), "{mode}: {counts:?}");
+            assert!(identity.ends_with(" lz4"), "{mode}: {identity}");
+        } else {
+            assert!(counts.iter().all(|&(_, n)| n >= 5), "{mode}: {counts:?}");
+            assert!(identity.ends_with("+dwarf"), "{mode}: {identity}");
+        }
         assert!(
             segment_offset(&bundle) <= 128 * 1024,
             "{mode}: launcher over budget"
@@ -188,7 +197,7 @@ fn programs_without_go_compressed_dwarf_are_stored_as_they_were() {
 fn damage_in_an_inflated_section_stops_extraction_but_not_a_mapped_start() {
     let out = scratch();
     let built = hello();
-    for mode in ["Z3", "lz4"] {
+    for mode in ["Z3", "g1"] {
         let bundle = check_exact(
             "hello",
             built,
