@@ -58,8 +58,8 @@ impl<'a> ReferenceDictionary<'a> {
         // defaults of levels 13 to 19. A reference of tens of megabytes
         // lost most of its matches (caddy: v3 against v4 took 14.1 MB at
         // Z19, 5.5 MB at Z3); a hash table large enough to index all of
-        // it finds them (3.2 MB), for half a byte of memory per byte of
-        // reference. A binary tree that reaches every position too
+        // it finds them (3.2 MB), for half a byte to a byte of memory per
+        // byte of reference. A binary tree that reaches every position too
         // gained nothing more there, for twice the time and 16 bytes of
         // memory per byte of reference.
         let default = zstd::default_hash_log(level, bytes.len());

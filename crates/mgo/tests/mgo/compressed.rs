@@ -4,7 +4,7 @@
 //! the launcher's error, and building again on one CPU gives the same bytes.
 //!
 //! Every one of the 54 mode strings is checked by the unit tests in
-//! crates/mgo/src/compress.rs (parsed, encoded, decoded back); the modes here
+//! crates/mgo/src/encode/ (parsed, encoded, decoded back); the modes here
 //! are the ones that reach a different path through mgo's encoder, the
 //! compressors' strategies or the launcher's decoders.
 
