@@ -6,35 +6,34 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 /// A module `example.com/tool/v2` with two commands, a library, a main
-/// package at its root and a broken package.
+/// package at its root and one alone under `only/`.
 fn module(dir: &Path) {
-    let files = [
-        ("go.mod", "module example.com/tool/v2\n\ngo 1.22\n"),
-        (
-            "main.go",
-            "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"root\") }\n",
-        ),
-        (
-            "cmd/foo/main.go",
-            "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"foo\") }\n",
-        ),
-        (
-            "cmd/bar/main.go",
-            "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"bar\") }\n",
-        ),
-        (
-            "lib/lib.go",
-            "package lib\n\n// X is exported.\nconst X = 1\n",
-        ),
-        ("only/one/main.go", "package main\n\nfunc main() {}\n"),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
+    go_module(
+        dir,
+        "example.com/tool/v2",
+        &[
+            (
+                "main.go",
+                "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"root\") }\n",
+            ),
+            (
+                "cmd/foo/main.go",
+                "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"foo\") }\n",
+            ),
+            (
+                "cmd/bar/main.go",
+                "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"bar\") }\n",
+            ),
+            (
+                "lib/lib.go",
+                "package lib\n\n// X is exported.\nconst X = 1\n",
+            ),
+            ("only/one/main.go", "package main\n\nfunc main() {}\n"),
+        ],
+    );
 }
 
 /// Every file below `dir`, relative, sorted.
@@ -60,20 +59,10 @@ fn tree(dir: &Path) -> Vec<String> {
     out
 }
 
-fn is_bundle(path: &Path) -> bool {
-    let out = Command::new("readelf")
-        .arg("-lW")
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).contains("LOOS+0xd676f00")
-}
-
 /// For each argument list, `go build` and `mgo` run in two copies of the
 /// module must create the same files; mgo's must be bundles that run.
 #[test]
 fn outputs_are_named_and_placed_as_go_build_does() {
-    require("readelf");
     let cases: [&[&str]; 13] = [
         &[],
         &["./cmd/foo"],
@@ -463,7 +452,6 @@ fn interrupt_with(signal: rustix::process::Signal) {
         .unwrap();
     // Wait until the builds are under way: go's work directories exist (in
     // the GOTMPDIR mgo gives each build, inside its own temporary directory).
-    let started = std::time::Instant::now();
     let go_working = || {
         files_in(tmp.path()).iter().any(|mgo_dir| {
             fs::read_dir(tmp.path().join(mgo_dir))
@@ -479,11 +467,10 @@ fn interrupt_with(signal: rustix::process::Signal) {
                 })
         })
     };
-    while !go_working() {
-        assert!(started.elapsed().as_secs() < 120, "builds never started");
-        assert!(child.try_wait().unwrap().is_none(), "mgo ended early");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    assert!(
+        wait_until(Duration::from_secs(120), Some(&mut child), go_working),
+        "builds never started"
+    );
     rustix::process::kill_process(rustix::process::Pid::from_child(&child), signal).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));

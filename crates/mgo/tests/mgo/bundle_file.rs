@@ -74,10 +74,9 @@ fn readelf_accepts_the_bundle() {
 #[test]
 fn truncated_bundles_fail_with_the_launchers_error() {
     let hello = hello();
-    let bytes = fs::read(&hello.bundle).unwrap();
+    let Bundle { bytes, segment, .. } = read_bundle(&hello.bundle);
     let dir = scratch();
-    let (segment, size) = segment(&hello.bundle);
-    let end = segment + size;
+    let (segment, end) = (segment.start, segment.end);
     // Right after the launcher, inside the table, inside the first variant,
     // the middle, inside the build info, one byte short of the segment. (Cut
     // inside the launcher's own bytes, the kernel cannot even start it: any
@@ -90,18 +89,13 @@ fn truncated_bundles_fail_with_the_launchers_error() {
         end - 100,
         end - 1,
     ] {
-        let cut = dir.path().join(format!("cut{keep}"));
-        fs::write(&cut, &bytes[..keep]).unwrap();
-        copy_exe(&cut, &cut.with_extension("x"));
-        let out = run(&mut exec(&cut.with_extension("x")));
-        assert_launcher_failure(&out, 125, "truncated");
+        let cut = write_exe(&dir.path().join(format!("cut{keep}")), &bytes[..keep]);
+        assert_launcher_failure(&run(&mut exec(&cut)), 125, "truncated");
     }
     // Only the section headers lost: every byte that runs is there and verified.
-    let cut = dir.path().join("headers-lost");
-    fs::write(&cut, &bytes[..end]).unwrap();
-    copy_exe(&cut, &cut.with_extension("x"));
+    let cut = write_exe(&dir.path().join("headers-lost"), &bytes[..end]);
     assert_eq!(
-        run(&mut exec(&cut.with_extension("x"))).ok(),
+        run(&mut exec(&cut)).ok(),
         format!("hello, world (GOAMD64=v{})\n", host_level())
     );
 }
@@ -135,14 +129,7 @@ fn a_flipped_bit_in_what_runs_or_in_the_table_is_refused() {
     let hello = hello();
     let bytes = fs::read(&hello.bundle).unwrap();
     let dir = scratch();
-    let damaged = |name: &str, at: usize| {
-        let mut damaged = bytes.clone();
-        damaged[at] ^= 0x10;
-        let path = dir.path().join(name);
-        fs::write(&path, &damaged).unwrap();
-        copy_exe(&path, &path.with_extension("x"));
-        path.with_extension("x")
-    };
+    let damaged = |name: &str, at: usize| damaged_copy(&bytes, at, 0x10, &dir.path().join(name));
     let table = segment_offset(&hello.bundle);
     for launch in Launch::ALL {
         let path = damaged("table-magic", table);
@@ -204,14 +191,11 @@ fn large_variants_are_verified_on_one_cpu_and_on_several() {
     let bytes = fs::read(&vet.bundle).unwrap();
     let plain = vet.plain(level);
     let range = variant_range(&bytes, &fs::read(plain).unwrap());
-    let mut damaged = bytes.clone();
-    damaged[range.start + loadable_end(plain) / 3] ^= 0x04;
     let dir = scratch();
     let good = dir.path().join("good");
-    let bad = dir.path().join("bad");
     copy_exe(&vet.bundle, &good);
-    fs::write(dir.path().join("bad.tmp"), &damaged).unwrap();
-    copy_exe(&dir.path().join("bad.tmp"), &bad);
+    let at = range.start + loadable_end(plain) / 3;
+    let bad = damaged_copy(&bytes, at, 0x04, &dir.path().join("bad"));
     let expected = run(exec(plain).arg0("vet").arg("-V=full")).ok();
     let taskset = require("taskset");
     for launch in Launch::ALL {

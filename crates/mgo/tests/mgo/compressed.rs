@@ -9,7 +9,7 @@
 //! compressors' strategies or the launcher's decoders.
 
 use crate::support::*;
-use mgo_format::{Blocks, Encoding, Table};
+use mgo_format::Encoding;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -40,21 +40,6 @@ pub const MODES: [&str; 9] = [
 /// or with a prepared dictionary shared by every thread).
 const ONE_CPU_MODES: [&str; 3] = ["g9", "Z12", "Z13"];
 
-/// The bundle's table, read through the format's own parser.
-fn table_of(bundle: &[u8], path: &Path) -> (usize, Table) {
-    let (offset, size) = segment(path);
-    let table = Table::parse(&bundle[offset..offset + size], size as u64).unwrap();
-    (offset, table)
-}
-
-fn write_exe(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let raw = dir.join(format!("{name}.bytes"));
-    fs::write(&raw, bytes).unwrap();
-    let path = dir.join(name);
-    copy_exe(&raw, &path);
-    path
-}
-
 /// Builds `package` in every mode and checks each bundle.
 fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: &[&str]) {
     let built = built(key, dir, flags, package);
@@ -70,7 +55,8 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
             .arg(&bundle)
             .arg(package))
         .ok();
-        let bytes = fs::read(&bundle).unwrap();
+        let read = read_bundle(&bundle);
+        let bytes = &read.bytes;
 
         // Runs like the plain build, both ways, and MGODEBUG=log says what
         // was started, how it was stored and how it started. In the Z
@@ -125,7 +111,7 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
         }
 
         // Stored as asked, and smaller than uncompressed.
-        let (segment_at, table) = table_of(&bytes, &bundle);
+        let (segment_at, table) = (read.segment.start, read.table);
         let encoding = match mode.as_bytes()[0] {
             b'g' => Encoding::Deflate,
             b'z' | b'Z' => Encoding::Zstd,
@@ -174,7 +160,7 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
                 .arg(package);
             run(&mut one_cpu).ok();
             assert!(
-                fs::read(&again).unwrap() == bytes,
+                fs::read(&again).unwrap() == *bytes,
                 "{mode}: not reproducible on one CPU"
             );
         }
@@ -183,23 +169,19 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
         // the code) is refused before anything runs, whichever way it
         // starts, and by extraction; in the Z modes, so is damage in the
         // reference, which a v3 CPU decodes first.
-        let segment_bytes = &bytes[segment_at..];
         let chosen = *table.choose(host_level());
         let mut targets = vec![(chosen, host_level())];
         if let Some(reference) = table.reference_of(table.choose(3)) {
             targets.push((*reference, 3));
         }
-        let stored_at = |block: &mgo_format::Block| {
-            segment_at + (block.stored.as_ptr() as usize - segment_bytes.as_ptr() as usize)
-        };
         for (i, (entry, level)) in targets.into_iter().enumerate() {
-            let reference_size = table.reference_of(&entry).map(|r| r.size);
-            let blocks = Blocks::parse(segment_bytes, &entry, reference_size).unwrap();
-            let code = blocks.get(1);
-            let at = stored_at(&code) + code.stored.len() / 2;
-            let mut damaged = bytes.clone();
-            damaged[at] ^= 0x55;
-            let path = write_exe(out.path(), &format!("{key}-{mode}-flip{i}"), &damaged);
+            let at = read.middle_of(&read.blocks(&entry).get(1));
+            let path = damaged_copy(
+                bytes,
+                at,
+                0x55,
+                &out.path().join(format!("{key}-{mode}-flip{i}")),
+            );
             let level = format!("v{level}");
             for launch in Launch::ALL {
                 let started = run(exec_as(launch, &path).env("GOAMD64", &level));
@@ -213,16 +195,14 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
         // Damage in what no page of the program holds (the last block:
         // symbols, section headers): the mapped start does not decode it;
         // a memfd start and extraction decode the whole file and refuse.
-        let blocks = Blocks::parse(segment_bytes, &chosen, None)
-            .or_else(|_| {
-                let reference = table.reference_of(&chosen).map(|r| r.size);
-                Blocks::parse(segment_bytes, &chosen, reference)
-            })
-            .unwrap();
-        let last = blocks.get(blocks.len() - 1);
-        let mut damaged = bytes.clone();
-        damaged[stored_at(&last) + last.stored.len() / 2] ^= 0x55;
-        let path = write_exe(out.path(), &format!("{key}-{mode}-tail"), &damaged);
+        let blocks = read.blocks(&chosen);
+        let at = read.middle_of(&blocks.get(blocks.len() - 1));
+        let path = damaged_copy(
+            bytes,
+            at,
+            0x55,
+            &out.path().join(format!("{key}-{mode}-tail")),
+        );
         assert_eq!(
             run(exec(&path).arg0("program").args(args)).ok(),
             expected,
@@ -237,7 +217,7 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
             "{mode}: launcher of {segment_at} bytes"
         );
         let cut = segment_at + chosen.offset as usize + chosen.stored_size as usize / 3;
-        let path = write_exe(out.path(), &format!("{key}-{mode}-cut"), &bytes[..cut]);
+        let path = write_exe(&out.path().join(format!("{key}-{mode}-cut")), &bytes[..cut]);
         assert_launcher_failure(&run(&mut exec(&path)), 125, "truncated");
 
         // Only what passed is kept: a full run leaves gigabytes otherwise.
@@ -330,8 +310,7 @@ fn a_bundle_of_one_level_compresses_too() {
             .arg("-o")
             .arg(&bundle))
         .ok();
-        let bytes = fs::read(&bundle).unwrap();
-        let (_, table) = table_of(&bytes, &bundle);
+        let table = read_bundle(&bundle).table;
         assert_eq!(table.entries().len(), 1, "{mode}");
         assert_eq!(table.entries()[0].reference, 0, "{mode}");
         let out = run(exec(&bundle)

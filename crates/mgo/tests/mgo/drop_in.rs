@@ -9,26 +9,24 @@ use std::process::Command;
 
 /// A module with two commands, as goreleaser users lay them out.
 fn two_commands(dir: &Path) {
-    let files = [
-        ("go.mod", "module example.com/release\n\ngo 1.22\n"),
-        (
-            "cmd/app/main.go",
-            "package main\n\nimport \"fmt\"\n\nvar version = \"dev\"\n\nfunc main() { fmt.Println(\"app\", version) }\n",
-        ),
-        (
-            "cmd/helper/main.go",
-            "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"helper\") }\n",
-        ),
-        (
-            "lib/lib.go",
-            "package lib\n\n// Answer is exported.\nfunc Answer() int { return 42 }\n",
-        ),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
+    go_module(
+        dir,
+        "example.com/release",
+        &[
+            (
+                "cmd/app/main.go",
+                "package main\n\nimport \"fmt\"\n\nvar version = \"dev\"\n\nfunc main() { fmt.Println(\"app\", version) }\n",
+            ),
+            (
+                "cmd/helper/main.go",
+                "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"helper\") }\n",
+            ),
+            (
+                "lib/lib.go",
+                "package lib\n\n// Answer is exported.\nfunc Answer() int { return 42 }\n",
+            ),
+        ],
+    );
 }
 
 /// The environment goreleaser (v2) gives every build: each variable set,
@@ -54,18 +52,12 @@ fn goreleaser_env(command: &mut Command, goos: &str, goarch: &str) {
 /// goreleaser's ldflags default, with the values it fills in.
 const LDFLAGS: &str = "-ldflags=-s -w -X main.version=1.2.3 -X main.commit=abc1234 -X main.date=2026-11-21T00:00:00Z -X main.builtBy=goreleaser";
 
-fn is_bundle(path: &Path) -> bool {
-    let out = run(Command::new(require("readelf")).arg("-lW").arg(path));
-    out.stdout_text().contains("LOOS+0xd676f00")
-}
-
 /// goreleaser's `tool: mgo` for linux, darwin and windows on amd64 and
 /// arm64: `build <flags> -ldflags=... -o dist/<id>_<target>/<name> <main>`,
 /// and with several mains, `-o <dir>`. linux/amd64 gives bundles; every
 /// other target gives exactly what go gives.
 #[test]
 fn goreleaser_invocations_work_for_every_target() {
-    require("readelf");
     let dir = scratch();
     two_commands(dir.path());
     for (goos, goarch) in [
@@ -249,7 +241,6 @@ fn a_library_with_o_file_gets_gos_package_archive() {
 /// GOPATH/bin; libraries are compiled, not installed.
 #[test]
 fn install_writes_bundles_where_go_install_writes() {
-    require("readelf");
     let dir = scratch();
     two_commands(dir.path());
     let gobin = scratch();

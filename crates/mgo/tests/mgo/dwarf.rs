@@ -6,21 +6,24 @@
 //! were; damage in an inflated section stops only what reads it.
 
 use crate::support::*;
-use mgo_format::{Blocks, Sections, Table};
+use mgo_format::Sections;
 use std::fs;
 use std::path::Path;
 
 /// Each entry's (level, number of inflated sections), and the launcher's
 /// identity.
 fn inflated_sections(bundle: &Path) -> (Vec<(u8, usize)>, String) {
-    let bytes = fs::read(bundle).unwrap();
-    let (offset, size) = segment(bundle);
-    let segment = &bytes[offset..offset + size];
-    let table = Table::parse(segment, size as u64).unwrap();
-    let counts = table
+    let read = read_bundle(bundle);
+    let counts = read
+        .table
         .entries()
         .iter()
-        .map(|e| (e.level, Sections::parse(segment, e).unwrap().len()))
+        .map(|e| {
+            (
+                e.level,
+                Sections::parse(read.segment_bytes(), e).unwrap().len(),
+            )
+        })
         .collect();
     let identity = run(mgo(&repo()).args(["inspect", "-json"]).arg(bundle)).ok();
     let value: serde_json::Value = serde_json::from_str(&identity).unwrap();
@@ -207,14 +210,10 @@ fn damage_in_an_inflated_section_stops_extraction_but_not_a_mapped_start() {
             &[],
             out.path(),
         );
-        let mut bytes = fs::read(&bundle).unwrap();
-        let (offset, size) = segment(&bundle);
-        let segment_bytes = &bytes[offset..offset + size];
-        let table = Table::parse(segment_bytes, size as u64).unwrap();
-        let entry = *table.choose(host_level());
-        let reference = table.reference_of(&entry).map(|r| r.size);
-        let blocks = Blocks::parse(segment_bytes, &entry, reference).unwrap();
-        let sections = Sections::parse(segment_bytes, &entry).unwrap();
+        let read = read_bundle(&bundle);
+        let entry = *read.table.choose(host_level());
+        let blocks = read.blocks(&entry);
+        let sections = Sections::parse(read.segment_bytes(), &entry).unwrap();
         let first = sections.get(0);
         // A block that holds only inflated DWARF.
         let inside = (0..blocks.len())
@@ -229,14 +228,12 @@ fn damage_in_an_inflated_section_stops_extraction_but_not_a_mapped_start() {
                     .find(|b| b.offset >= first.image_offset)
             })
             .unwrap();
-        let at = offset
-            + (inside.stored.as_ptr() as usize - segment_bytes.as_ptr() as usize)
-            + inside.stored.len() / 2;
-        bytes[at] ^= 0x55;
-        let raw = out.path().join(format!("damaged-{mode}.bytes"));
-        fs::write(&raw, &bytes).unwrap();
-        let damaged = out.path().join(format!("damaged-{mode}"));
-        copy_exe(&raw, &damaged);
+        let damaged = damaged_copy(
+            &read.bytes,
+            read.middle_of(&inside),
+            0x55,
+            &out.path().join(format!("damaged-{mode}")),
+        );
         let expected = run(&mut exec(built.plain(host_level()))).ok();
         assert_eq!(
             run(&mut exec(&damaged)).ok(),

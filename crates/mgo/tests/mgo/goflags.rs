@@ -8,33 +8,32 @@ use std::path::Path;
 /// A module whose root package is `main` only with the tag `app`, and
 /// prints which build it is.
 fn module(dir: &Path) {
-    let files = [
-        ("go.mod", "module example.com/tagged\n\ngo 1.22\n"),
-        (
-            "app.go",
-            "//go:build app\n\npackage main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"tagged\") }\n",
-        ),
-        ("lib.go", "//go:build !app\n\npackage tagged\n"),
-        (
-            "cmd/hi/main.go",
-            "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hi\") }\n",
-        ),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
+    go_module(
+        dir,
+        "example.com/tagged",
+        &[
+            (
+                "app.go",
+                "//go:build app\n\npackage main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"tagged\") }\n",
+            ),
+            ("lib.go", "//go:build !app\n\npackage tagged\n"),
+            (
+                "cmd/hi/main.go",
+                "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hi\") }\n",
+            ),
+        ],
+    );
 }
 
-/// `mgo inspect` reads it as a bundle of four levels.
+/// A bundle of the four levels.
 fn assert_bundle(path: &Path) {
-    let levels = run(mgo(Path::new("/")).arg("inspect").arg(path)).ok();
-    assert!(
-        levels.contains("mgo bundle") && levels.contains("  v4 "),
-        "{} is not a bundle of v1 to v4:\n{levels}",
-        path.display()
-    );
+    let levels: Vec<u8> = read_bundle(path)
+        .table
+        .entries()
+        .iter()
+        .map(|e| e.level)
+        .collect();
+    assert_eq!(levels, [1, 2, 3, 4], "{}", path.display());
 }
 
 #[test]

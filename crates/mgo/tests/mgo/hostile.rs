@@ -6,15 +6,14 @@ use crate::support::*;
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn broken_module(dir: &Path) {
-    fs::write(dir.join("go.mod"), "module example.com/broken\n\ngo 1.22\n").unwrap();
-    fs::write(
-        dir.join("main.go"),
-        "package main\n\nfunc main() { undefined() }\n",
-    )
-    .unwrap();
+    go_module(
+        dir,
+        "example.com/broken",
+        &[("main.go", "package main\n\nfunc main() { undefined() }\n")],
+    );
 }
 
 /// The PIDs whose parent is `pid`.
@@ -39,20 +38,6 @@ fn children(pid: u32) -> Vec<u32> {
         }
     }
     found
-}
-
-/// Waits until `done` holds, failing after `limit`, checking that `child`
-/// is still running meanwhile.
-fn wait_until(child: &mut Child, limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting until {what}");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "mgo ended before {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Lines of `ps` that mention `path`.
@@ -91,11 +76,11 @@ fn compressing(output: &Path, tmpdir: &Path) -> Child {
             .filter(|name| !before.contains(name))
             .any(|name| (1..=4).all(|l| tmpdir.join(name).join(format!("v{l}/out")).exists()))
     };
-    wait_until(
-        &mut child,
-        Duration::from_secs(300),
-        "the builds end",
-        || every_level_built() && children(pid).is_empty(),
+    assert!(
+        wait_until(Duration::from_secs(300), Some(&mut child), || {
+            every_level_built() && children(pid).is_empty()
+        }),
+        "timed out waiting until the builds end"
     );
     child
 }
@@ -212,33 +197,28 @@ fn builds_die_with_a_killed_mgo_and_leftovers_go_with_the_next_run() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    wait_until(
-        &mut child,
-        Duration::from_secs(120),
-        "go builds run",
-        || children(pid).len() >= 2,
+    assert!(
+        wait_until(Duration::from_secs(120), Some(&mut child), || {
+            children(pid).len() >= 2
+        }),
+        "timed out waiting until go builds run"
     );
     signal(&child, rustix::process::Signal::KILL);
     child.wait().unwrap();
     // go dies at once (its build would run on for seconds); the compilers
     // it had started finish their package.
     for (what, limit) in [("go build", 3), ("", 30)] {
-        let start = Instant::now();
-        loop {
-            let left: Vec<String> = processes_mentioning(tmp.path())
+        let left = || -> Vec<String> {
+            processes_mentioning(tmp.path())
                 .into_iter()
                 .filter(|l| l.contains(what))
-                .collect();
-            if left.is_empty() {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(limit),
-                "still running {limit} s after mgo was killed:\n{}",
-                left.join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                .collect()
+        };
+        assert!(
+            wait_until(Duration::from_secs(limit), None, || left().is_empty()),
+            "still running {limit} s after mgo was killed:\n{}",
+            left().join("\n")
+        );
     }
     assert!(
         !files_in(tmp.path()).is_empty(),

@@ -9,24 +9,23 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A copy of `bundle` with one byte at `offset` flipped.
+/// A copy of `bundle` with one byte at `offset` flipped, in a directory of
+/// its own.
 fn damaged(bundle: &Path, offset: usize, name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = scratch();
-    let mut bytes = fs::read(bundle).unwrap();
-    bytes[offset] ^= 0x20;
-    let path = dir.path().join(name);
-    fs::write(&path, bytes).unwrap();
+    let path = damaged_copy(
+        &fs::read(bundle).unwrap(),
+        offset,
+        0x20,
+        &dir.path().join(name),
+    );
     (dir, path)
 }
 
-/// Where level `index`'s stored bytes start in the file (its table entry's
-/// offset field, docs/FORMAT.md).
+/// Where level `index`'s stored bytes start in the file.
 fn stored_at(bundle: &Path, index: usize) -> usize {
-    let bytes = fs::read(bundle).unwrap();
-    let segment = segment_offset(bundle);
-    let entry = segment + HEADER_SIZE + ENTRY_SIZE * index;
-    let offset = &bytes[entry + entry::OFFSET..][..8];
-    segment + u64::from_le_bytes(offset.try_into().unwrap()) as usize
+    let bundle = read_bundle(bundle);
+    bundle.stored_at(&bundle.table.entries()[index])
 }
 
 fn mgo_at_repo() -> std::process::Command {
@@ -129,14 +128,10 @@ fn verify_passes_a_good_bundle_and_names_each_kind_of_damage() {
     );
 
     let segment = segment_offset(&hello.bundle);
-    let bytes = fs::read(&hello.bundle).unwrap();
-    // v2's stored bytes: from the table (entry 1's offset field).
-    let entry = segment + HEADER_SIZE + ENTRY_SIZE;
-    let v2_offset = &bytes[entry + entry::OFFSET..][..8];
-    let v2_offset = u64::from_le_bytes(v2_offset.try_into().unwrap()) as usize;
+    let size = fs::metadata(&hello.bundle).unwrap().len() as usize;
     let cases = [
         (
-            segment + v2_offset + 100_000,
+            stored_at(&hello.bundle, 1) + 100_000,
             "variant",
             "v2: DAMAGED: block",
         ),
@@ -151,11 +146,7 @@ fn verify_passes_a_good_bundle_and_names_each_kind_of_damage() {
             "launcher-padding",
             "launcher: DAMAGED: 1 byte differs",
         ),
-        (
-            bytes.len() - 30,
-            "section-headers",
-            "section headers: DAMAGED",
-        ),
+        (size - 30, "section-headers", "section headers: DAMAGED"),
     ];
     for (offset, name, expected) in cases {
         let (_dir, path) = damaged(&hello.bundle, offset, name);
@@ -299,10 +290,12 @@ fn verify_finds_damage_anywhere_in_the_launcher() {
     // The ELF header's magic and e_phoff, the first program header.
     offsets.extend([0, 1, 0x20, 64, 64 + 4]);
     for offset in offsets {
-        let mut bytes = original.clone();
-        bytes[offset] ^= 0x20;
-        let path = dir.path().join(format!("at-{offset}"));
-        fs::write(&path, bytes).unwrap();
+        let path = damaged_copy(
+            &original,
+            offset,
+            0x20,
+            &dir.path().join(format!("at-{offset}")),
+        );
         let out = run(mgo_at_repo().arg("verify").arg(&path));
         assert_eq!(out.status.code(), Some(1), "offset {offset}: {out:?}");
         let said = format!("{}{}", out.stdout_text(), out.stderr);

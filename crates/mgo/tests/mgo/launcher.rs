@@ -365,10 +365,11 @@ fn a_bare_launcher_says_it_holds_no_bundle() {
     let hello = hello();
     let bytes = fs::read(&hello.bundle).unwrap();
     let dir = scratch();
-    let cut = dir.path().join("cut");
-    fs::write(&cut, &bytes[..segment_offset(&hello.bundle)]).unwrap();
-    copy_exe(&cut, &dir.path().join("launcher-only"));
-    let out = run(&mut exec(&dir.path().join("launcher-only")));
+    let cut = write_exe(
+        &dir.path().join("launcher-only"),
+        &bytes[..segment_offset(&hello.bundle)],
+    );
+    let out = run(&mut exec(&cut));
     assert_launcher_failure(&out, 125, "bundle is truncated");
 }
 
@@ -400,9 +401,12 @@ fn runs_in_an_empty_root_directory() {
 #[test]
 fn exec_that_must_reopen_the_file_is_retried() {
     let hello = hello();
-    let mut bytes = fs::read(&hello.bundle).unwrap();
-    let (segment, size) = segment(&hello.bundle);
-    let table = mgo_format::Table::parse(&bytes[segment..segment + size], size as u64).unwrap();
+    let Bundle {
+        mut bytes,
+        segment,
+        table,
+    } = read_bundle(&hello.bundle);
+    let segment = segment.start;
     let v2 = table.entries()[1];
     assert_eq!(v2.level, 2);
     let script = b"#!/bin/sh\necho \"script ran: $*\"\n";
@@ -429,9 +433,8 @@ fn exec_that_must_reopen_the_file_is_retried() {
     let sum = mgo_format::checksum(&bytes[segment..segment + table_len]);
     bytes[table_checksum..][..8].copy_from_slice(&sum.to_le_bytes());
     let dir = scratch();
-    fs::write(dir.path().join("patched"), &bytes).unwrap();
-    copy_exe(&dir.path().join("patched"), &dir.path().join("bundle"));
-    let out = run(exec(&dir.path().join("bundle"))
+    let patched = write_exe(&dir.path().join("bundle"), &bytes);
+    let out = run(exec(&patched)
         .args(["a", "b"])
         .env("GOAMD64", "v2")
         .env("MGODEBUG", "log"));

@@ -88,14 +88,15 @@ fn extract_holds_blocks_not_the_whole_variant() {
     let time = require("time");
     let dir = scratch();
     let src = dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("go.mod"), "module example.com/big\n\ngo 1.22\n").unwrap();
-    std::fs::write(
-        src.join("main.go"),
-        "package main\n\nimport \"fmt\"\n\nvar big = [64 << 20]byte{1}\n\n\
-         func main() { fmt.Println(len(big), big[0]) }\n",
-    )
-    .unwrap();
+    go_module(
+        &src,
+        "example.com/big",
+        &[(
+            "main.go",
+            "package main\n\nimport \"fmt\"\n\nvar big = [64 << 20]byte{1}\n\n\
+             func main() { fmt.Println(len(big), big[0]) }\n",
+        )],
+    );
     let bundle = dir.path().join("big");
     // Without DWARF: the executable is extracted block by block, not
     // re-created from inflated sections.

@@ -171,18 +171,17 @@ fn nothing_of_the_launcher_is_left_but_its_documented_pages() {
 fn a_cgo_program_finds_its_library_through_origin() {
     let gcc = require("gcc");
     let src = scratch();
-    fs::create_dir(src.path().join("c")).unwrap();
-    fs::write(src.path().join("c/foo.c"), "int foo(void) { return 42; }\n").unwrap();
-    fs::write(
-        src.path().join("main.go"),
-        "package main\n\n// #cgo LDFLAGS: -L${SRCDIR} -lfoo -Wl,-rpath,$ORIGIN\n// int foo(void);\nimport \"C\"\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"foo says\", C.foo()) }\n",
-    )
-    .unwrap();
-    fs::write(
-        src.path().join("go.mod"),
-        "module example.com/origin\n\ngo 1.22\n",
-    )
-    .unwrap();
+    go_module(
+        src.path(),
+        "example.com/origin",
+        &[
+            ("c/foo.c", "int foo(void) { return 42; }\n"),
+            (
+                "main.go",
+                "package main\n\n// #cgo LDFLAGS: -L${SRCDIR} -lfoo -Wl,-rpath,$ORIGIN\n// int foo(void);\nimport \"C\"\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"foo says\", C.foo()) }\n",
+            ),
+        ],
+    );
     run(Command::new(gcc)
         .args(["-shared", "-fPIC", "-o"])
         .arg(src.path().join("libfoo.so"))
@@ -311,16 +310,14 @@ fn a_seccomp_policy_against_memfds_stops_only_the_memfd_start() {
 #[test]
 fn a_variant_over_the_launcher_falls_back_to_a_memfd() {
     let dir = scratch();
-    fs::write(
-        dir.path().join("main.go"),
-        "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"high\") }\n",
-    )
-    .unwrap();
-    fs::write(
-        dir.path().join("go.mod"),
-        "module example.com/high\n\ngo 1.22\n",
-    )
-    .unwrap();
+    go_module(
+        dir.path(),
+        "example.com/high",
+        &[(
+            "main.go",
+            "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"high\") }\n",
+        )],
+    );
     let bundle = dir.path().join("high");
     run(mgo(dir.path())
         .args(["-ldflags=-T=0x40001000", "-o"])
@@ -391,9 +388,7 @@ fn mgo_launch_memfd_makes_a_bundle_start_through_a_memfd() {
         .arg("-o")
         .arg(&bundle))
     .ok();
-    let bytes = fs::read(&bundle).unwrap();
-    let (offset, size) = segment(&bundle);
-    let table = mgo_format::Table::parse(&bytes[offset..offset + size], size as u64).unwrap();
+    let Bundle { bytes, table, .. } = read_bundle(&bundle);
     assert!(table.memfd_by_default());
     let level = host_level();
     let out = run(exec(&bundle).env("MGODEBUG", "log"));

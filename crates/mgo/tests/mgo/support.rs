@@ -3,13 +3,15 @@
 
 #![allow(dead_code)] // each test module uses its own part
 
+use mgo_format::{Block, Blocks, Entry, Table};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
+use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -334,29 +336,143 @@ pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
 
-/// File offset and size of the bundle segment, as readelf reads them.
-pub fn segment(bundle: &Path) -> (usize, usize) {
-    let out = run(Command::new(require("readelf")).arg("-lW").arg(bundle)).ok();
-    let line = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("LOOS+0xd676f00"))
-        .expect("bundle segment");
-    let field = |i: usize| {
-        usize::from_str_radix(
-            line.split_whitespace()
-                .nth(i)
-                .unwrap()
-                .trim_start_matches("0x"),
-            16,
-        )
-        .unwrap()
+/// A Go module in `dir`: a `go.mod` for `path` (go 1.22) and `files`,
+/// each a path relative to `dir` and its text.
+pub fn go_module(dir: &Path, path: &str, files: &[(&str, &str)]) {
+    let go_mod = format!("module {path}\n\ngo 1.22\n");
+    for (name, text) in [("go.mod", go_mod.as_str())].iter().chain(files) {
+        let file = dir.join(name);
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(file, text).unwrap();
+    }
+}
+
+/// Writes `bytes` to `path` as an executable file, and returns `path`.
+pub fn write_exe(path: &Path, bytes: &[u8]) -> PathBuf {
+    fs::write(path, bytes).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_path_buf()
+}
+
+/// A damaged copy of a file's `bytes`, written to `path` as an executable
+/// (so that it can be started as well as read): the byte at `at` XORed
+/// with `bits`.
+pub fn damaged_copy(bytes: &[u8], at: usize, bits: u8, path: &Path) -> PathBuf {
+    assert_ne!(bits, 0, "damage flips at least one bit");
+    let mut damaged = bytes.to_vec();
+    damaged[at] ^= bits;
+    write_exe(path, &damaged)
+}
+
+/// A bundle read back through the format's own definition: the file's
+/// bytes, where its segment lies, and its table (`mgo_format::Table::parse`).
+pub struct Bundle {
+    pub bytes: Vec<u8>,
+    /// The bundle segment's file bytes (its program header's offset and
+    /// size).
+    pub segment: Range<usize>,
+    pub table: Table,
+}
+
+impl Bundle {
+    /// The file at `path` as a bundle; `None` for a file that is not a
+    /// 64-bit ELF file with a bundle segment whose table the format accepts.
+    pub fn read(path: &Path) -> Option<Bundle> {
+        let bytes = fs::read(path).unwrap_or_else(|e| panic!("cannot read {path:?}: {e}"));
+        let segment = bundle_segment(&bytes)?;
+        let size = segment.len() as u64;
+        let table = Table::parse(bytes.get(segment.clone())?, size).ok()?;
+        Some(Bundle {
+            bytes,
+            segment,
+            table,
+        })
+    }
+
+    /// The segment's bytes, which the format's offsets are relative to.
+    pub fn segment_bytes(&self) -> &[u8] {
+        &self.bytes[self.segment.clone()]
+    }
+
+    /// `entry`'s validated block directory.
+    pub fn blocks(&self, entry: &Entry) -> Blocks<'_> {
+        let reference = self.table.reference_of(entry).map(|r| r.size);
+        Blocks::parse(self.segment_bytes(), entry, reference).unwrap()
+    }
+
+    /// File offset of `entry`'s stored bytes.
+    pub fn stored_at(&self, entry: &Entry) -> usize {
+        self.segment.start + entry.offset as usize
+    }
+
+    /// File offset of the middle of `block`'s stored bytes (a block of
+    /// [`Bundle::blocks`]).
+    pub fn middle_of(&self, block: &Block<'_>) -> usize {
+        let start = block.stored.as_ptr() as usize - self.bytes.as_ptr() as usize;
+        start + block.stored.len() / 2
+    }
+}
+
+/// The bundle at `path`, which must be one.
+pub fn read_bundle(path: &Path) -> Bundle {
+    Bundle::read(path).unwrap_or_else(|| panic!("{} is not a bundle", path.display()))
+}
+
+/// Whether `path` is a bundle: an ELF file whose bundle segment holds a
+/// table the format accepts.
+pub fn is_bundle(path: &Path) -> bool {
+    Bundle::read(path).is_some()
+}
+
+/// The file bytes of the bundle segment (program header type
+/// `mgo_format::SEGMENT_TYPE`) of a 64-bit little-endian ELF file.
+fn bundle_segment(elf: &[u8]) -> Option<Range<usize>> {
+    let field = |at: usize, len: usize| -> Option<u64> {
+        let bytes = elf.get(at..at.checked_add(len)?)?;
+        Some(bytes.iter().rev().fold(0, |v, &b| v << 8 | u64::from(b)))
     };
-    (field(1), field(4))
+    if elf.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let (phoff, phentsize, phnum) = (field(0x20, 8)?, field(0x36, 2)?, field(0x38, 2)?);
+    (0..phnum).find_map(|i| {
+        let header = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
+        if field(header, 4)? != u64::from(mgo_format::SEGMENT_TYPE) {
+            return None;
+        }
+        let offset = usize::try_from(field(header + 8, 8)?).ok()?;
+        let size = usize::try_from(field(header + 32, 8)?).ok()?;
+        let segment = offset..offset.checked_add(size)?;
+        (segment.end <= elf.len()).then_some(segment)
+    })
 }
 
 /// File offset of the bundle segment: where the launcher's part ends.
 pub fn segment_offset(bundle: &Path) -> usize {
-    segment(bundle).0
+    read_bundle(bundle).segment.start
+}
+
+/// Polls `done` until it holds, for at most `limit`: whether it came to
+/// hold. Fails the test at once if `child`, the process whose work is
+/// awaited, ends first.
+#[must_use]
+pub fn wait_until(
+    limit: Duration,
+    mut child: Option<&mut Child>,
+    mut done: impl FnMut() -> bool,
+) -> bool {
+    let start = Instant::now();
+    while !done() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        if let Some(child) = child.as_deref_mut() {
+            let status = child.try_wait().unwrap();
+            assert!(status.is_none(), "{child:?} ended early: {status:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
 }
 
 /// GOROOT's cmd/vet: a large program (over 10 MB a variant), so that the
