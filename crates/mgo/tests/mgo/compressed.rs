@@ -73,13 +73,14 @@ impl Program<'_> {
     }
 }
 
-/// The program's bundle in one mode, read back, in a directory for copies.
+/// The program's bundle in one mode (built once per test run, shared with
+/// the other tests that read it), read back.
 struct InMode<'a> {
     program: &'a Program<'a>,
     mode: &'a str,
     path: PathBuf,
     bundle: Bundle,
-    /// The directory of the bundle and of its damaged copies.
+    /// The directory for the bundle's damaged copies and rebuilds.
     out: &'a Path,
 }
 
@@ -120,8 +121,7 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
     program.expected = run(&mut program.run_as_program(built.plain(host_level()))).ok();
     let out = scratch();
     for mode in MODES {
-        let path = out.path().join(format!("{key}-{mode}"));
-        program.mgo(&mut mgo(dir), mode, &path);
+        let path = built.compressed(mode).to_owned();
         let bundle = InMode {
             program: &program,
             mode,
@@ -139,7 +139,7 @@ fn check_every_mode(key: &str, dir: &Path, flags: &[&str], package: &str, args: 
         check_damage_beyond_the_pages_stops_only_what_reads_it(&bundle);
         check_launcher_within_budget(&bundle);
         check_a_cut_bundle_is_refused(&bundle);
-        // Only what passed is kept: a full run leaves gigabytes otherwise.
+        // Only what passed is kept: the damaged copies of each mode go.
         for entry in fs::read_dir(out.path()).unwrap() {
             fs::remove_file(entry.unwrap().path()).unwrap();
         }
