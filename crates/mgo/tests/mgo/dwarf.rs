@@ -33,33 +33,18 @@ fn inflated_sections(bundle: &Path) -> (Vec<(u8, usize)>, String) {
     )
 }
 
-/// Every level of `built`'s program extracted from a bundle in `mode`, by
-/// the launcher and by `mgo extract`, is the plain build; the bundle runs
-/// both ways. Returns the bundle's path.
-fn check_exact(
-    key: &str,
-    built: &Built,
-    dir: &Path,
-    package: &str,
-    mode: &str,
-    args: &[&str],
-    out: &Path,
-) -> std::path::PathBuf {
-    let bundle = out.join(format!("{key}-{mode}"));
-    run(mgo(dir)
-        .env("MGO_COMPRESS", mode)
-        .args(&built.flags)
-        .arg("-o")
-        .arg(&bundle)
-        .arg(package))
-    .ok();
+/// Every level of `built`'s program extracted from its bundle in `mode`
+/// (built once per test run), by the launcher and by `mgo extract`, is the
+/// plain build; the bundle runs both ways. Returns the bundle's path.
+fn check_exact(built: &Built, mode: &str, args: &[&str], out: &Path) -> &'static Path {
+    let (key, bundle) = (&built.key, built.compressed(mode));
     let expected = run(exec(built.plain(host_level())).args(args)).ok();
     for launch in Launch::ALL {
-        let started = run(exec_as(launch, &bundle).args(args));
+        let started = run(exec_as(launch, bundle).args(args));
         assert_eq!(started.ok(), expected, "{key} {mode} {launch:?}");
     }
     // inspect reports each build's own size, not that of what is stored.
-    let inspected = run(mgo(&repo()).args(["inspect", "-json"]).arg(&bundle)).ok();
+    let inspected = run(mgo(&repo()).args(["inspect", "-json"]).arg(bundle)).ok();
     let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
     for level in 1..=4u8 {
         let plain = fs::read(built.plain(level)).unwrap();
@@ -69,7 +54,7 @@ fn check_exact(
             Some(plain.len() as u64),
             "{key} {mode} v{level}"
         );
-        let extracted = run(exec(&bundle)
+        let extracted = run(exec(bundle)
             .env("MGODEBUG", "extract")
             .env("GOAMD64", format!("v{level}")));
         assert!(
@@ -81,10 +66,10 @@ fn check_exact(
             "{key} {mode}: MGODEBUG=extract of v{level} differs from GOAMD64=v{level} go build"
         );
         let file = out.join(format!("{key}-{mode}-v{level}"));
-        run(mgo(dir)
+        run(mgo(&built.dir)
             .args(["extract", "-l", &format!("v{level}"), "-o"])
             .arg(&file)
-            .arg(&bundle))
+            .arg(bundle))
         .ok();
         assert!(
             fs::read(&file).unwrap() == plain,
@@ -106,16 +91,8 @@ fn check_cmd_go(modes: &[&str]) {
     let built = built("go", &repo(), &[], "cmd/go");
     let out = scratch();
     for &mode in modes {
-        let bundle = check_exact(
-            "go",
-            built,
-            &repo(),
-            "cmd/go",
-            mode,
-            &["version"],
-            out.path(),
-        );
-        let (counts, identity) = inflated_sections(&bundle);
+        let bundle = check_exact(built, mode, &["version"], out.path());
+        let (counts, identity) = inflated_sections(bundle);
         if mode == "lz4" {
             // LZ4 compresses inflated DWARF worse than Go's zlib did: its
             // bundles store it as it is, with a launcher that has no
@@ -127,10 +104,9 @@ fn check_cmd_go(modes: &[&str]) {
             assert!(identity.ends_with("+dwarf"), "{mode}: {identity}");
         }
         assert!(
-            segment_offset(&bundle) <= 128 * 1024,
+            segment_offset(bundle) <= 128 * 1024,
             "{mode}: launcher over budget"
         );
-        fs::remove_file(&bundle).unwrap();
     }
 }
 
@@ -157,16 +133,8 @@ fn programs_without_go_compressed_dwarf_are_stored_as_they_were() {
     let out = scratch();
     // No DWARF at all.
     let stripped = built("hello-w", &example("hello"), &["-ldflags=-w"], ".");
-    let bundle = check_exact(
-        "hello-w",
-        stripped,
-        &example("hello"),
-        ".",
-        "Z3",
-        &[],
-        out.path(),
-    );
-    let (counts, identity) = inflated_sections(&bundle);
+    let bundle = check_exact(stripped, "Z3", &[], out.path());
+    let (counts, identity) = inflated_sections(bundle);
     assert!(counts.iter().all(|&(_, n)| n == 0), "{counts:?}");
     assert!(
         identity.ends_with(" zstd"),
@@ -176,22 +144,14 @@ fn programs_without_go_compressed_dwarf_are_stored_as_they_were() {
     // reproduce: the fallback keeps every section as it was.
     require("gcc");
     let cgo = built("cgo", &example("cgo"), &[], ".");
-    let bundle = check_exact("cgo", cgo, &example("cgo"), ".", "Z3", &["5"], out.path());
-    let (counts, identity) = inflated_sections(&bundle);
+    let bundle = check_exact(cgo, "Z3", &["5"], out.path());
+    let (counts, identity) = inflated_sections(bundle);
     assert!(counts.iter().all(|&(_, n)| n == 0), "{counts:?}");
     assert!(identity.ends_with(" zstd"), "{identity}");
     // And the same program with DWARF does get them inflated, by a launcher
     // that can deflate them.
-    let bundle = check_exact(
-        "hello",
-        hello(),
-        &example("hello"),
-        ".",
-        "Z3",
-        &[],
-        out.path(),
-    );
-    let (counts, identity) = inflated_sections(&bundle);
+    let bundle = check_exact(hello(), "Z3", &[], out.path());
+    let (counts, identity) = inflated_sections(bundle);
     assert!(counts.iter().all(|&(_, n)| n >= 5), "{counts:?}");
     assert!(identity.ends_with(" zstd+dwarf"), "{identity}");
 }
@@ -201,16 +161,8 @@ fn damage_in_an_inflated_section_stops_extraction_but_not_a_mapped_start() {
     let out = scratch();
     let built = hello();
     for mode in ["Z3", "g1"] {
-        let bundle = check_exact(
-            "hello",
-            built,
-            &example("hello"),
-            ".",
-            mode,
-            &[],
-            out.path(),
-        );
-        let read = read_bundle(&bundle);
+        let bundle = check_exact(built, mode, &[], out.path());
+        let read = read_bundle(bundle);
         let entry = *read.table.choose(host_level());
         let blocks = read.blocks(&entry);
         let sections = Sections::parse(read.segment_bytes(), &entry).unwrap();

@@ -167,23 +167,16 @@ fn verify_passes_a_good_bundle_and_names_each_kind_of_damage() {
 
 #[test]
 fn verify_checks_compressed_bundles_too() {
-    let dir = scratch();
-    let bundle = dir.path().join("hello");
-    run(mgo(&example("hello"))
-        .args(["-o"])
-        .arg(&bundle)
-        .arg(".")
-        .env("MGO_COMPRESS", "Z3"))
-    .ok();
-    let text = run(mgo_at_repo().arg("verify").arg(&bundle)).ok();
+    let bundle = hello().compressed("Z3");
+    let text = run(mgo_at_repo().arg("verify").arg(bundle)).ok();
     assert!(
         text.contains("launcher: ok (mgo-launcher 0.1.0 zstd"),
         "{text}"
     );
-    let inspect = run(mgo_at_repo().arg("inspect").arg(&bundle)).ok();
+    let inspect = run(mgo_at_repo().arg("inspect").arg(bundle)).ok();
     assert!(inspect.contains("zstd against v4"), "{inspect}");
     // Damage in v4, the reference, shows in every level decoded against it.
-    let (_d, path) = damaged(&bundle, stored_at(&bundle, 3) + 50, "z");
+    let (_d, path) = damaged(bundle, stored_at(bundle, 3) + 50, "z");
     let out = run(mgo_at_repo().arg("verify").arg(&path));
     assert_eq!(out.status.code(), Some(1));
     let report = out.stdout_text();

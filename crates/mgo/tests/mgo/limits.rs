@@ -3,19 +3,8 @@
 
 use crate::support::*;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// hello as a bundle in `mode`, written into `dir`.
-fn hello_in(dir: &Path, mode: &str) -> PathBuf {
-    let bundle = dir.join(format!("hello-{mode}"));
-    run(mgo(&example("hello"))
-        .env("MGO_COMPRESS", mode)
-        .arg("-o")
-        .arg(&bundle))
-    .ok();
-    bundle
-}
 
 /// Runs `program` under `limits` (arguments of the shell's `ulimit`), with
 /// `MGODEBUG` set to `debug`, on one CPU (so that the launcher's own thread
@@ -39,18 +28,17 @@ fn limited(limits: &str, program: &Path, debug: &str) -> Run {
 /// stack's top).
 #[test]
 fn a_deflate_bundle_runs_with_a_64_kib_stack() {
-    let dir = scratch();
-    let bundle = hello_in(dir.path(), "g9");
+    let bundle = hello().compressed("g9");
     let expected = format!("hello, world (GOAMD64=v{})\n", host_level());
     let plain = limited("-s 64", hello().plain(host_level()), "");
     assert_eq!(plain.ok(), expected, "the plain build runs so");
     // The stack's top moves from start to start: a few starts of each way.
     for debug in ["", "memfd"] {
         for _ in 0..8 {
-            assert_eq!(limited("-s 64", &bundle, debug).ok(), expected, "{debug:?}");
+            assert_eq!(limited("-s 64", bundle, debug).ok(), expected, "{debug:?}");
         }
     }
-    let extracted = limited("-s 64", &bundle, "extract");
+    let extracted = limited("-s 64", bundle, "extract");
     assert!(
         extracted.stdout == std::fs::read(hello().plain(host_level())).unwrap(),
         "{:?}",
@@ -65,16 +53,15 @@ fn a_deflate_bundle_runs_with_a_64_kib_stack() {
 /// itself and reports the failure.
 #[test]
 fn a_zstd_bundle_fails_cleanly_under_an_8_mib_address_space_limit() {
-    let dir = scratch();
-    let bundle = hello_in(dir.path(), "Z3");
+    let bundle = hello().compressed("Z3");
     let plain = limited("-v 8192", hello().plain(host_level()), "");
     assert_eq!(plain.status.signal(), None, "{plain:?}");
     assert!(!plain.status.success(), "{plain:?}");
-    let out = limited("-v 8192", &bundle, "");
+    let out = limited("-v 8192", bundle, "");
     assert_launcher_failure(&out, 126, "cannot allocate memory");
     // With room for the decoder but not for Go's heap, the program fails
     // as the plain build does.
-    let roomier = limited("-v 16384", &bundle, "");
+    let roomier = limited("-v 16384", bundle, "");
     assert_eq!(roomier.status.signal(), None, "{roomier:?}");
     assert_eq!(roomier.status.code(), plain.status.code(), "{roomier:?}");
 }

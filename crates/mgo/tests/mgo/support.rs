@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test module uses its own part
 
 use mgo_format::{Block, Blocks, Entry, Table};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::ops::Range;
@@ -198,37 +198,72 @@ pub fn starting(level: u8, launch: Launch) -> String {
     )
 }
 
+/// Values made once per test run, one per key: tests that need the same
+/// value wait for the one making of it, and values of different keys are
+/// made in parallel.
+pub struct Cells<T: 'static>(Mutex<BTreeMap<String, Arc<OnceLock<&'static T>>>>);
+
+impl<T: Send + Sync> Cells<T> {
+    pub const fn new() -> Self {
+        Cells(Mutex::new(BTreeMap::new()))
+    }
+
+    /// The value of `key`, made by `make` if no test made it yet.
+    pub fn get(&self, key: &str, make: impl FnOnce() -> T) -> &'static T {
+        let cell = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| Box::leak(Box::new(make())))
+    }
+}
+
 /// A program built as a bundle by mgo and, for comparison, four times by go.
 pub struct Built {
+    pub key: String,
+    /// Where mgo and go run, with `flags` and `package`.
+    pub dir: PathBuf,
+    pub package: String,
+    pub flags: Vec<String>,
     pub bundle: PathBuf,
     /// `plain[n]` is `GOAMD64=vn go build` with the same flags (index 0 unused).
     pub plain: [PathBuf; 5],
-    pub flags: Vec<String>,
 }
 
 impl Built {
     pub fn plain(&self, level: u8) -> &Path {
         &self.plain[usize::from(level)]
     }
+
+    /// The program built by mgo with `MGO_COMPRESS=mode`, once per test run:
+    /// for tests that only read it (or read copies of it). `dir` must still
+    /// exist when a test first asks.
+    pub fn compressed(&self, mode: &str) -> &'static Path {
+        static BUNDLES: Cells<PathBuf> = Cells::new();
+        let bundle = self.bundle.with_file_name(format!("bundle-{mode}"));
+        BUNDLES.get(&format!("{}/{mode}", self.key), || {
+            run(mgo(&self.dir)
+                .env("MGO_COMPRESS", mode)
+                .args(&self.flags)
+                .arg("-o")
+                .arg(&bundle)
+                .arg(&self.package))
+            .ok();
+            bundle
+        })
+    }
 }
 
 /// Builds `package` from `dir` with `flags`, once per test run, both ways.
-/// Each key has its own cell: tests that need the same fixture wait for the
-/// one build of it, and fixtures of different keys build in parallel.
 pub fn built(key: &str, dir: &Path, flags: &[&str], package: &str) -> &'static Built {
-    type Cell = Arc<OnceLock<&'static Built>>;
-    static CACHE: OnceLock<Mutex<HashMap<String, Cell>>> = OnceLock::new();
-    let cell: Cell = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(key.to_owned())
-        .or_default()
-        .clone();
-    cell.get_or_init(|| build_fixture(key, dir, flags, package))
+    static FIXTURES: Cells<Built> = Cells::new();
+    FIXTURES.get(key, || build_fixture(key, dir, flags, package))
 }
 
-fn build_fixture(key: &str, dir: &Path, flags: &[&str], package: &str) -> &'static Built {
+fn build_fixture(key: &str, dir: &Path, flags: &[&str], package: &str) -> Built {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("fixtures")
         .join(key);
@@ -247,11 +282,14 @@ fn build_fixture(key: &str, dir: &Path, flags: &[&str], package: &str) -> &'stat
             .env("GOAMD64", format!("v{level}")))
         .ok();
     }
-    Box::leak(Box::new(Built {
+    Built {
+        key: key.to_owned(),
+        dir: dir.to_owned(),
+        package: package.to_owned(),
+        flags: flags.iter().map(|s| s.to_string()).collect(),
         bundle,
         plain,
-        flags: flags.iter().map(|s| s.to_string()).collect(),
-    }))
+    }
 }
 
 pub fn hello() -> &'static Built {
