@@ -1,4 +1,4 @@
-//! Each example, GOROOT's gofmt, vet and go, a PIE and a -race build: the
+//! Each example, GOROOT's gofmt and vet, a PIE and a -race build: the
 //! bundle runs like the program, mapped in place and through a memfd, and
 //! each level it holds is byte for byte what `GOAMD64=vN go build` makes.
 
@@ -103,15 +103,6 @@ fn gofmt_from_goroot_runs_and_holds_each_plain_build() {
     let formatted = run(exec(&built.bundle).arg(&source)).ok();
     assert_eq!(formatted, "package ugly\n\nfunc f() { return }\n");
     check(built, &["-l", source.to_str().unwrap()], "ugly.go");
-}
-
-/// GOROOT's go command: 20 MB, linked dynamically with cgo (an interpreter
-/// to map), cut into many blocks.
-#[test]
-fn go_from_goroot_runs_and_holds_each_plain_build() {
-    let built = built("cmdgo", &repo(), &[], "cmd/go");
-    check(built, &["version"], "go version go1.");
-    check(built, &["env", "GOOS", "GOARCH"], "linux\namd64\n");
 }
 
 #[test]
