@@ -3,7 +3,7 @@
 //! - `command.rs`: starting go (a go that dies with mgo), reporting a go
 //!   that cannot start or fails, and handing mgo's command over to go
 //!   ([`exec`]).
-//! - `env.rs`: [`env`] (`go env`: the target, the toolchain, GOFLAGS as go
+//! - `env.rs`: [`env()`] (`go env`: the target, the toolchain, GOFLAGS as go
 //!   reads them) and the Go versions mgo works with.
 //! - `list.rs`: `go list` queries ([`package_names`], [`sources`]).
 //! - `levels.rs`: [`run_levels`], one go per level in parallel, each in

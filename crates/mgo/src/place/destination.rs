@@ -90,7 +90,7 @@ impl Destination {
 /// Refuses to replace what `go build` refuses to replace: a directory, or a
 /// non-empty regular file that is not an executable. A mistyped `-o` must
 /// not destroy a user's source or data. (Like go, it looks through
-/// symlinks: what they end at is what [`place`] replaces.)
+/// symlinks: what they end at is what [`place`](super::place) replaces.)
 pub fn check_replaceable(dest: &Path) -> Result<()> {
     let meta = match fs::metadata(dest) {
         Ok(meta) => meta,
