@@ -161,11 +161,7 @@ fn a_failed_variant_build_writes_nothing_and_names_the_variant() {
         .env("MGO_PARALLEL_BUILD", "2"));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(out.stdout.is_empty());
-    let mgo_lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("mgo: "))
-        .collect();
+    let mgo_lines: Vec<&str> = mgo_lines(&out.stderr);
     assert_eq!(mgo_lines.len(), 1, "{}", out.stderr);
     assert!(
         mgo_lines[0].starts_with("mgo: building the GOAMD64=v3 variant failed")

@@ -69,11 +69,7 @@ fn a_compile_error_every_level_meets_is_printed_once_as_go_prints_it() {
     for line in ["# example.com/twice/broken", error] {
         assert_eq!(count(&out.stderr, line), (1, 0), "{line}:\n{}", out.stderr);
     }
-    let mgo_lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("mgo: "))
-        .collect();
+    let mgo_lines: Vec<&str> = mgo_lines(&out.stderr);
     assert_eq!(mgo_lines.len(), 1, "{}", out.stderr);
     assert!(
         mgo_lines[0].starts_with("mgo: building the GOAMD64=v"),

@@ -518,3 +518,8 @@ pub fn wait_until(
 pub fn vet() -> &'static Built {
     built("vet", &repo(), &[], "cmd/vet")
 }
+
+/// The lines mgo itself printed (`mgo: ...`) among `stderr`'s.
+pub fn mgo_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("mgo: ")).collect()
+}
