@@ -378,8 +378,7 @@ fn a_go_older_than_1_18_is_refused() {
     module(dir.path());
     let fake = scratch();
     let script = "#!/bin/sh\nif [ \"$1\" = env ]; then printf 'linux\\namd64\\n\\ngo1.17.13\\n'; exit 0; fi\nexit 1\n";
-    fs::write(fake.path().join("go"), script).unwrap();
-    fs::set_permissions(fake.path().join("go"), fs::Permissions::from_mode(0o755)).unwrap();
+    write_exe(&fake.path().join("go"), script.as_bytes());
     let out = run(mgo(dir.path()).arg("./cmd/foo").env("PATH", fake.path()));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(

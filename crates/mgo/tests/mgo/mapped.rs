@@ -347,8 +347,7 @@ fn a_privileged_start_ignores_mgodebug() {
         .unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let bundle = dir.path().join("hello");
-    fs::copy(&hello.bundle, &bundle).unwrap();
-    fs::set_permissions(&bundle, fs::Permissions::from_mode(0o4711)).unwrap();
+    install_exe(&hello.bundle, &bundle, 0o4711);
     let as_nobody = |debug: &str| {
         run(Command::new(&setpriv)
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])

@@ -39,17 +39,13 @@ fn impostor_script(dir: &Path, victim: &Path) -> PathBuf {
     let shebang = format!("#!{}\n", victim.display());
     bytes[..shebang.len()].copy_from_slice(shebang.as_bytes());
     bytes.resize(victim_size, 0);
-    let script = dir.join("script");
-    fs::write(&script, bytes).unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    script
+    write_exe(&dir.join("script"), &bytes)
 }
 
 /// The probe bundle, installed in `dir` as `mode` (root's file).
 fn installed_probe(dir: &Path, mode: u32) -> PathBuf {
     let victim = dir.join("probe");
-    fs::copy(&probe().bundle, &victim).unwrap();
-    fs::set_permissions(&victim, fs::Permissions::from_mode(mode)).unwrap();
+    install_exe(&probe().bundle, &victim, mode);
     victim
 }
 

@@ -111,20 +111,7 @@ impl Run {
 }
 
 pub fn run(command: &mut Command) -> Run {
-    // A file just written may still be open for writing in a child that
-    // another test thread forked and has not exec'd yet (ETXTBSY): a race of
-    // multi-threaded test harnesses, not of mgo. It clears once that child
-    // execs, within moments even on a loaded machine.
-    const ETXTBSY: i32 = 26;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let output = loop {
-        match command.output() {
-            Err(e) if e.raw_os_error() == Some(ETXTBSY) && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            other => break other,
-        }
-    };
+    let output = command.output();
     let Output {
         status,
         stdout,
@@ -340,10 +327,22 @@ pub fn launcher_lines(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Copies an executable (keeping it executable) to `dest`.
+/// Copies an executable to `dest`, mode 0755.
 pub fn copy_exe(from: &Path, dest: &Path) {
-    fs::copy(from, dest).unwrap();
-    fs::set_permissions(dest, fs::Permissions::from_mode(0o755)).unwrap();
+    install_exe(from, dest, 0o755);
+}
+
+/// Copies `from` to `dest` with `mode` through a child process, so that no
+/// descriptor of the test process ever writes `dest`. Written here, the
+/// file would be open for writing, for a moment, in every child another
+/// test thread forks in that moment, and an exec of it before that child
+/// execs would fail with ETXTBSY: a race of multi-threaded test harnesses,
+/// not of mgo, and invisible when the exec happens inside another program
+/// (chroot, setpriv, qemu).
+pub fn install_exe(from: &Path, dest: &Path, mode: u32) {
+    let out = run(Command::new("cp").arg("--").arg(from).arg(dest));
+    assert!(out.status.success(), "cp {from:?} {dest:?}: {}", out.stderr);
+    fs::set_permissions(dest, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// Asserts a launcher failure: the documented status, one `[mgo] launcher:`
@@ -387,8 +386,17 @@ pub fn go_module(dir: &Path, path: &str, files: &[(&str, &str)]) {
 
 /// Writes `bytes` to `path` as an executable file, and returns `path`.
 pub fn write_exe(path: &Path, bytes: &[u8]) -> PathBuf {
-    fs::write(path, bytes).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    write_exe_mode(path, bytes, 0o755)
+}
+
+/// Writes `bytes` as an executable with `mode`; the file that runs is
+/// written by a child process (see `install_exe`), the bytes staged in a
+/// directory of their own.
+pub fn write_exe_mode(path: &Path, bytes: &[u8], mode: u32) -> PathBuf {
+    let staging = scratch();
+    let staged = staging.path().join("staged");
+    fs::write(&staged, bytes).unwrap();
+    install_exe(&staged, path, mode);
     path.to_path_buf()
 }
 
