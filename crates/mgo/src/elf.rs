@@ -1,12 +1,15 @@
 //! What mgo reads of an ELF file, in one place and all through the
-//! `object` crate: the loadable ranges and compressed sections of a Go
-//! build, a section by name, a segment by type, and where a launcher's
-//! headers end. Writing (patching the launcher's headers) stays with the
+//! `object` crate: the loadable ranges, compressed sections and functions
+//! of a Go build, a section by name, a segment by type, and where a
+//! launcher's headers end. Writing (patching the launcher's headers) stays with the
 //! writer, in `bundle/layout.rs`.
 
 use object::LittleEndian as LE;
-use object::elf::{FileHeader64, PT_LOAD, SHF_COMPRESSED, SHT_NOBITS};
-use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
+use object::elf::{
+    FileHeader64, PT_LOAD, SHF_ALLOC, SHF_COMPRESSED, SHF_EXECINSTR, SHT_NOBITS, SHT_SYMTAB,
+    STT_FUNC,
+};
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
 use std::ops::Range;
 
 const PAGE: usize = 4096;
@@ -92,6 +95,56 @@ impl<'a> Elf<'a> {
         section.data(LE, self.bytes).ok()
     }
 
+    /// The sections that hold code (allocated, executable, with bytes in
+    /// the file) and the named functions of the symbol table that lie in
+    /// them, in symbol table order; both empty for a stripped file.
+    pub fn functions(&self) -> (Vec<CodeSection<'a>>, Vec<Function<'a>>) {
+        let Ok(sections) = self.header.sections(LE, self.bytes) else {
+            return Default::default();
+        };
+        let code: Vec<(usize, CodeSection<'a>)> = sections
+            .enumerate()
+            .filter(|(_, s)| {
+                let flags = s.sh_flags(LE).0;
+                flags & SHF_ALLOC.0 != 0
+                    && flags & SHF_EXECINSTR.0 != 0
+                    && s.sh_type(LE) != SHT_NOBITS
+            })
+            .filter_map(|(index, s)| {
+                let (offset, size) = s.file_range(LE)?;
+                Some((
+                    index.0,
+                    CodeSection {
+                        name: sections.section_name(LE, s).ok()?,
+                        address: s.sh_addr(LE),
+                        offset,
+                        size,
+                        align: s.sh_addralign(LE),
+                    },
+                ))
+            })
+            .collect();
+        let Ok(symbols) = sections.symbols(LE, self.bytes, SHT_SYMTAB) else {
+            return (code.into_iter().map(|(_, c)| c).collect(), Vec::new());
+        };
+        let functions = symbols
+            .enumerate()
+            .filter(|(_, s)| s.st_type() == STT_FUNC && s.st_name(LE) != 0)
+            .filter_map(|(index, s)| {
+                let in_section = symbols.symbol_section(LE, s, index).ok()??;
+                let section = code.iter().position(|(i, _)| *i == in_section.0)?;
+                Some(Function {
+                    name: symbols.symbol_name(LE, s).ok()?,
+                    section,
+                    address: s.st_value(LE),
+                    size: s.st_size(LE),
+                    global: s.st_bind() != object::elf::STB_LOCAL,
+                })
+            })
+            .collect();
+        (code.into_iter().map(|(_, c)| c).collect(), functions)
+    }
+
     /// Where the ELF header and program headers end, and where the section
     /// headers begin: between the two lies a launcher's code, which the
     /// writer copies as it is.
@@ -101,6 +154,29 @@ impl<'a> Elf<'a> {
             usize::from(self.header.e_phnum(LE)) * usize::from(self.header.e_phentsize(LE));
         phoff.saturating_add(headers)..self.header.e_shoff(LE) as usize
     }
+}
+
+/// A section of code, as [`Elf::functions`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeSection<'a> {
+    pub name: &'a [u8],
+    pub address: u64,
+    /// Its file offset.
+    pub offset: u64,
+    pub size: u64,
+    pub align: u64,
+}
+
+/// A named function of a symbol table, in one of the [`CodeSection`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Function<'a> {
+    pub name: &'a [u8],
+    /// Index of its section in the list `functions` returns with it.
+    pub section: usize,
+    pub address: u64,
+    pub size: u64,
+    /// Whether its binding is global or weak, not local.
+    pub global: bool,
 }
 
 #[cfg(test)]

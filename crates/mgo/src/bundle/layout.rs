@@ -8,12 +8,15 @@
 //! lays a bundle out again from its own stored variants and compares: every
 //! byte that is not a variant's must come out the same.
 
+use super::symbols::{MIRROR_FLAGS, MIRROR_TYPE, StoredAsIs, Symbols};
 use crate::elf::Elf;
 use crate::error::{Result, fail as error};
-use mgo_format::{LOAD_PLACEHOLDER_TYPE, SECTION_NAME, SEGMENT_TYPE, StoredVariant, VARIANT_ALIGN};
+use mgo_format::{
+    Encoding, LOAD_PLACEHOLDER_TYPE, SECTION_NAME, SEGMENT_TYPE, StoredVariant, VARIANT_ALIGN,
+};
 use object::elf::{
     ET_EXEC, FileHeader64, PF_R, PT_LOAD, PT_NOTE, ProgramHeader64, ProgramType, SHT_PROGBITS,
-    SectionFlags, SectionHeader64,
+    SHT_STRTAB, SHT_SYMTAB, SectionFlags, SectionHeader64, Sym64,
 };
 use object::endian::{LittleEndian as LE, U32, U64};
 use object::pod::{bytes_of, slice_from_all_bytes};
@@ -57,10 +60,33 @@ pub struct Plan<'a> {
     buildinfo: Vec<u8>,
     buildinfo_offset: u64,
     segment_size: u64,
+    symbols: Symbols,
+    strtab_offset: u64,
+    symtab_offset: u64,
     shstrtab: Vec<u8>,
     shstrtab_offset: u64,
     section_headers: Vec<SectionHeader64<LE>>,
     section_headers_offset: u64,
+}
+
+/// Where the symbol table and the section names and headers, which follow
+/// the segment, lie in the file.
+struct Tail {
+    strtab: u64,
+    symtab: u64,
+    shstrtab: u64,
+}
+
+impl Tail {
+    fn new(segment_end: u64, symbols: &Symbols) -> Self {
+        let strtab = segment_end;
+        let symtab = align(strtab + symbols.strtab.len() as u64, 8);
+        Self {
+            strtab,
+            symtab,
+            shstrtab: symtab + symbols.symtab.len() as u64,
+        }
+    }
 }
 
 /// Where the bundle segment and what follows it lie in the file.
@@ -109,9 +135,14 @@ impl<'a> Plan<'a> {
         let mut head = kept_launcher(header, launcher)?.to_vec();
         let layout = mgo_format::layout(&stored, flags).map_err(|err| error(err.0))?;
         let at = Offsets::new(head.len() as u64, layout.size, buildinfo.len() as u64);
-        let (shstrtab, section_headers) = section_headers(header, launcher, &at, layout.size)?;
-        let shstrtab_offset = at.end();
-        let section_headers_offset = align(shstrtab_offset + shstrtab.len() as u64, 8);
+        let symbols = Symbols::new(
+            &stored_as_is(&stored, &layout, at.segment),
+            usize::from(header.e_shnum(LE)) + ADDED_SECTIONS,
+        )?;
+        let tail = Tail::new(at.end(), &symbols);
+        let (shstrtab, section_headers) =
+            section_headers(header, launcher, &at, layout.size, &symbols, &tail)?;
+        let section_headers_offset = align(tail.shstrtab + shstrtab.len() as u64, 8);
         turn_placeholders_into_segment(header, launcher, &mut head, &at, layout.table().len())?;
         point_at_section_headers(&mut head, section_headers_offset, section_headers.len())?;
         Ok(Self {
@@ -122,8 +153,11 @@ impl<'a> Plan<'a> {
             buildinfo,
             buildinfo_offset: at.buildinfo,
             segment_size: at.segment_size,
+            symbols,
+            strtab_offset: tail.strtab,
+            symtab_offset: tail.symtab,
             shstrtab,
-            shstrtab_offset,
+            shstrtab_offset: tail.shstrtab,
             section_headers,
             section_headers_offset,
         })
@@ -169,6 +203,8 @@ impl<'a> Plan<'a> {
             self.buildinfo_offset + self.buildinfo.len() as u64,
             self.segment_offset + self.segment_size
         );
+        put(out, self.strtab_offset, &self.symbols.strtab)?;
+        put(out, self.symtab_offset, &self.symbols.symtab)?;
         put(out, self.shstrtab_offset, &self.shstrtab)?;
         for (i, header) in self.section_headers.iter().enumerate() {
             let offset =
@@ -220,6 +256,12 @@ impl Plan<'_> {
             "build info (.go.buildinfo)".to_owned(),
             self.buildinfo_offset..self.buildinfo_offset + self.buildinfo.len() as u64,
         ));
+        if !self.symbols.is_empty() {
+            regions.push((
+                "symbol table".to_owned(),
+                self.strtab_offset..self.shstrtab_offset,
+            ));
+        }
         regions.push((
             "section headers".to_owned(),
             self.shstrtab_offset..self.size(),
@@ -244,14 +286,41 @@ fn kept_launcher<'l>(header: &FileHeader64<LE>, launcher: &'l [u8]) -> Result<&'
         .ok_or_else(|| error("embedded launcher is truncated"))
 }
 
+/// The levels whose bytes lie in the file as they are, each with its file
+/// offset: the ones whose functions the symbol table names.
+fn stored_as_is<'a>(
+    stored: &[StoredVariant<'a>],
+    layout: &mgo_format::Layout,
+    segment: u64,
+) -> Vec<StoredAsIs<'a>> {
+    layout
+        .placed()
+        .iter()
+        .filter_map(|placed| {
+            let variant = stored.get(placed.source)?;
+            (variant.encoding == Encoding::Raw && variant.sections.is_empty()).then(|| StoredAsIs {
+                level: variant.level,
+                offset: segment + placed.offset,
+                executable: variant.stored,
+            })
+        })
+        .collect()
+}
+
+/// The sections every bundle adds to the launcher's: `.mgo` and
+/// `.go.buildinfo`.
+const ADDED_SECTIONS: usize = 2;
+
 /// The section names and headers: the launcher's own, then the bundle
 /// segment's and the copied `.go.buildinfo`, which `strip`, `objcopy` and
-/// `go version -m` read.
+/// `go version -m` read, then the symbol table's, if it has one.
 fn section_headers(
     header: &FileHeader64<LE>,
     launcher: &[u8],
     at: &Offsets,
     segment_contents: u64,
+    symbols: &Symbols,
+    tail: &Tail,
 ) -> Result<(Vec<u8>, Vec<SectionHeader64<LE>>)> {
     let e = LE;
     let names_error =
@@ -279,8 +348,7 @@ fn section_headers(
     let names = headers
         .get_mut(shstrndx)
         .ok_or_else(|| error("embedded launcher's section names are missing"))?;
-    names.sh_offset = U64::new(e, at.end());
-    names.sh_size = U64::new(e, shstrtab.len() as u64);
+    names.sh_offset = U64::new(e, tail.shstrtab);
     let section = |name: u32, offset: u64, size: u64, align: u64| SectionHeader64 {
         sh_name: U32::new(e, name),
         sh_type: U32::new(e, SHT_PROGBITS),
@@ -305,6 +373,62 @@ fn section_headers(
         at.end() - at.buildinfo,
         BUILDINFO_ALIGN,
     ));
+    debug_assert_eq!(headers.len(), usize::from(header.e_shnum(e)) + ADDED_SECTIONS);
+    if !symbols.is_empty() {
+        for mirror in &symbols.mirrors {
+            headers.push(SectionHeader64 {
+                sh_name: U32::new(e, add_name(&mirror.name)),
+                sh_type: U32::new(e, MIRROR_TYPE),
+                sh_flags: U64::new(e, MIRROR_FLAGS),
+                sh_addr: U64::new(e, mirror.address),
+                sh_offset: U64::new(e, mirror.offset),
+                sh_size: U64::new(e, mirror.size),
+                sh_link: U32::new(e, 0),
+                sh_info: U32::new(e, 0),
+                sh_addralign: U64::new(e, mirror.align),
+                sh_entsize: U64::new(e, 0),
+            });
+        }
+        let table = |name: u32, sh_type, offset, size: usize, link, info, align, entsize| {
+            SectionHeader64 {
+                sh_name: U32::new(e, name),
+                sh_type: U32::new(e, sh_type),
+                sh_flags: U64::new(e, SectionFlags(0)),
+                sh_addr: U64::new(e, 0),
+                sh_offset: U64::new(e, offset),
+                sh_size: U64::new(e, size as u64),
+                sh_link: U32::new(e, link),
+                sh_info: U32::new(e, info),
+                sh_addralign: U64::new(e, align),
+                sh_entsize: U64::new(e, entsize),
+            }
+        };
+        let strtab_index = headers.len() as u32;
+        headers.push(table(
+            add_name(b".strtab"),
+            SHT_STRTAB,
+            tail.strtab,
+            symbols.strtab.len(),
+            0,
+            0,
+            1,
+            0,
+        ));
+        headers.push(table(
+            add_name(b".symtab"),
+            SHT_SYMTAB,
+            tail.symtab,
+            symbols.symtab.len(),
+            strtab_index,
+            symbols.first_global,
+            8,
+            size_of::<Sym64<LE>>() as u64,
+        ));
+    }
+    let names = headers
+        .get_mut(shstrndx)
+        .ok_or_else(|| error("embedded launcher's section names are missing"))?;
+    names.sh_size = U64::new(e, shstrtab.len() as u64);
     Ok((shstrtab, headers))
 }
 

@@ -1,11 +1,13 @@
 //! The bundle as an ELF file, both ways: laying out and writing a bundle
 //! from encoded levels (`layout`), the launchers embedded at its start
-//! (`launchers`), and reading one back (`read`), Go's build information
-//! included (`buildinfo`).
+//! (`launchers`), the symbol table that names every level's functions where
+//! they lie in the file (`symbols`), and reading one back (`read`), Go's
+//! build information included (`buildinfo`).
 
 pub mod buildinfo;
 pub mod launchers;
 mod layout;
 pub mod read;
+mod symbols;
 
 pub use layout::{Plan, go_buildinfo};

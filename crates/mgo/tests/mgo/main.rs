@@ -18,6 +18,7 @@ mod build;
 mod bundle_file;
 mod compressed;
 mod cpu_matrix;
+mod debuggers;
 mod docs;
 mod drop_in;
 mod dwarf;
