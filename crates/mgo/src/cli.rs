@@ -37,14 +37,27 @@ pub enum Command {
         /// The file to check.
         file: PathBuf,
     },
-    /// `extract [-l vN] -o OUT FILE`.
+    /// `extract [-l vN] -o OUT FILE`, `extract -pid PID -o OUT`,
+    /// `extract -core CORE -o OUT [FILE]`.
     Extract {
-        /// The level to write; `None`: the one this machine would start.
-        level: Option<u8>,
-        /// The bundle.
-        file: PathBuf,
+        from: ExtractFrom,
         /// Where to write the build; `-` is standard output.
         output: PathBuf,
+    },
+}
+
+/// Which build `mgo extract` writes out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtractFrom {
+    /// A level of a bundle; `None`: the one this machine would start.
+    Bundle { file: PathBuf, level: Option<u8> },
+    /// The one a process runs.
+    Process(u32),
+    /// The one a core file's process ran, from `bundle` or the bundle the
+    /// core names.
+    Core {
+        core: PathBuf,
+        bundle: Option<PathBuf>,
     },
 }
 
@@ -473,6 +486,8 @@ fn tool_command(args: &[OsString], chdir: Option<&Path>) -> Result<Command> {
     let mut json = false;
     let mut level = None;
     let mut output = None;
+    let mut pid = None;
+    let mut core = None;
     let mut files = Vec::new();
     let mut rest = args.get(1..).unwrap_or_default().iter();
     while let Some(arg) = rest.next() {
@@ -502,12 +517,30 @@ fn tool_command(args: &[OsString], chdir: Option<&Path>) -> Result<Command> {
                 })?);
             }
             ("extract", "o") => output = Some(PathBuf::from(value()?)),
+            ("extract", "pid") => {
+                let v = value()?;
+                pid = Some(
+                    v.to_str()
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .filter(|&pid| pid > 0)
+                        .ok_or_else(|| {
+                            error::usage(format!(
+                                "-pid {}: not a process ID: use a number that ps or pgrep prints",
+                                v.to_string_lossy()
+                            ))
+                        })?,
+                );
+            }
+            ("extract", "core") => core = Some(from_dir(PathBuf::from(value()?))),
             (_, name) => {
                 return Err(error::usage(format!(
                     "{word}: unknown flag -{name}: see 'mgo help'"
                 )));
             }
         }
+    }
+    if word == "extract" && (pid.is_some() || core.is_some()) {
+        return extract_running(pid, core, level, files, output.map(from_dir));
     }
     let file = match files.as_slice() {
         [file] => from_dir(file.clone()),
@@ -527,15 +560,63 @@ fn tool_command(args: &[OsString], chdir: Option<&Path>) -> Result<Command> {
         "inspect" => Command::Inspect { file, json },
         "verify" => Command::Verify { file },
         _ => Command::Extract {
-            level,
-            file,
-            output: from_dir(output.ok_or_else(|| {
-                error::usage(
-                    "extract: say where to write with -o OUT (or -o - for standard output)",
-                )
-            })?),
+            from: ExtractFrom::Bundle { file, level },
+            output: from_dir(output.ok_or_else(extract_needs_output)?),
         },
     })
+}
+
+fn extract_needs_output() -> error::Error {
+    error::usage("extract: say where to write with -o OUT (or -o - for standard output)")
+}
+
+/// `extract -pid PID -o OUT` and `extract -core CORE -o OUT [FILE]`, whose
+/// process decides the level.
+fn extract_running(
+    pid: Option<u32>,
+    core: Option<PathBuf>,
+    level: Option<u8>,
+    files: Vec<PathBuf>,
+    output: Option<PathBuf>,
+) -> Result<Command> {
+    let flag = if pid.is_some() { "-pid" } else { "-core" };
+    if level.is_some() {
+        return Err(error::usage(format!(
+            "extract: -l and {flag} exclude each other: the process ran the level it chose"
+        )));
+    }
+    let output = output.ok_or_else(extract_needs_output)?;
+    let from = match (pid, core) {
+        (Some(_), Some(_)) => {
+            return Err(error::usage(
+                "extract: -pid and -core exclude each other: name a process or a core file",
+            ));
+        }
+        (Some(pid), None) if files.is_empty() => ExtractFrom::Process(pid),
+        (Some(_), None) => {
+            return Err(error::usage(
+                "extract: -pid reads the process's own executable: name no FILE",
+            ));
+        }
+        (None, Some(core)) => match <[PathBuf; 1]>::try_from(files) {
+            Ok([bundle]) => ExtractFrom::Core {
+                core,
+                bundle: Some(bundle),
+            },
+            Err(files) if files.is_empty() => ExtractFrom::Core { core, bundle: None },
+            Err(files) => {
+                return Err(error::usage(format!(
+                    "extract: -core takes at most one bundle, got {}",
+                    files.len()
+                )));
+            }
+        },
+        (None, None) => ExtractFrom::Bundle {
+            file: files.into_iter().next().unwrap_or_default(),
+            level,
+        },
+    };
+    Ok(Command::Extract { from, output })
 }
 
 /// Finds the last `-name=value` in GOFLAGS, which go also obeys.
@@ -743,14 +824,41 @@ mod tests {
         assert_eq!(
             parsed(&["extract", "-l", "v3", "f", "-o", "out"]).unwrap(),
             Command::Extract {
-                level: Some(3),
-                file: "f".into(),
+                from: ExtractFrom::Bundle {
+                    file: "f".into(),
+                    level: Some(3)
+                },
                 output: "out".into()
+            }
+        );
+        assert_eq!(
+            parsed(&["extract", "-pid", "42", "-o", "out"]).unwrap(),
+            Command::Extract {
+                from: ExtractFrom::Process(42),
+                output: "out".into()
+            }
+        );
+        assert_eq!(
+            parsed(&["-C", "d", "extract", "--core=core.1", "-o", "out", "app"]).unwrap(),
+            Command::Extract {
+                from: ExtractFrom::Core {
+                    core: "d/core.1".into(),
+                    bundle: Some("app".into())
+                },
+                output: "d/out".into()
             }
         );
         for bad in [
             &["extract", "-l", "v5", "f", "-o", "x"][..],
             &["extract", "f"],
+            &["extract", "-pid", "0", "-o", "x"],
+            &["extract", "-pid", "x", "-o", "x"],
+            &["extract", "-pid", "1"],
+            &["extract", "-pid", "1", "-o", "x", "f"],
+            &["extract", "-pid", "1", "-l", "v2", "-o", "x"],
+            &["extract", "-core", "c", "-l", "v2", "-o", "x"],
+            &["extract", "-core", "c", "-pid", "1", "-o", "x"],
+            &["extract", "-core", "c", "-o", "x", "a", "b"],
             &["verify"],
             &["verify", "a", "b"],
             &["inspect", "-x", "f"],
@@ -784,16 +892,20 @@ mod tests {
         assert_eq!(
             parsed(&["-C", "dir", "extract", "f", "-o", "out"]).unwrap(),
             Command::Extract {
-                level: None,
-                file: "dir/f".into(),
+                from: ExtractFrom::Bundle {
+                    file: "dir/f".into(),
+                    level: None
+                },
                 output: "dir/out".into()
             }
         );
         assert_eq!(
             parsed(&["-C", "dir", "extract", "f", "-o", "-"]).unwrap(),
             Command::Extract {
-                level: None,
-                file: "dir/f".into(),
+                from: ExtractFrom::Bundle {
+                    file: "dir/f".into(),
+                    level: None
+                },
                 output: "-".into()
             }
         );

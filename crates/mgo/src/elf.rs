@@ -145,6 +145,28 @@ impl<'a> Elf<'a> {
         (code.into_iter().map(|(_, c)| c).collect(), functions)
     }
 
+    /// The address and bytes of the section named `name`.
+    pub fn section_at(&self, name: &str) -> Option<(u64, &'a [u8])> {
+        let sections = self.header.sections(LE, self.bytes).ok()?;
+        let (_, section) = sections.section_by_name(LE, name.as_bytes())?;
+        Some((section.sh_addr(LE), section.data(LE, self.bytes).ok()?))
+    }
+
+    /// Whether the file loads at an address of the loader's choosing
+    /// (`ET_DYN`: a PIE), so that its addresses are relative.
+    pub fn is_position_independent(&self) -> bool {
+        self.header.e_type(LE) == object::elf::ET_DYN
+    }
+
+    /// The page-aligned address of the first loadable segment: where the
+    /// loader's bias is measured from.
+    pub fn first_load_page(&self) -> Option<u64> {
+        self.program_headers()
+            .iter()
+            .find(|p| p.p_type(LE) == PT_LOAD)
+            .map(|p| p.p_vaddr(LE) & !(PAGE as u64 - 1))
+    }
+
     /// Where the ELF header and program headers end, and where the section
     /// headers begin: between the two lies a launcher's code, which the
     /// writer copies as it is.

@@ -55,11 +55,13 @@ fn run() -> error::Result<()> {
         cli::Command::Test(request) => gotest::run(request),
         cli::Command::Inspect { file, json } => inspect::inspect(&file, json),
         cli::Command::Verify { file } => inspect::verify(&file),
-        cli::Command::Extract {
-            level,
-            file,
-            output,
-        } => inspect::extract(level, &file, &output),
+        cli::Command::Extract { from, output } => match from {
+            cli::ExtractFrom::Bundle { file, level } => inspect::extract(level, &file, &output),
+            cli::ExtractFrom::Process(pid) => inspect::extract_process(pid, &output),
+            cli::ExtractFrom::Core { core, bundle } => {
+                inspect::extract_core(&core, bundle.as_deref(), &output)
+            }
+        },
     }
 }
 

@@ -138,6 +138,7 @@ impl<'a> Plan<'a> {
         let symbols = Symbols::new(
             &stored_as_is(&stored, &layout, at.segment),
             usize::from(header.e_shnum(LE)) + ADDED_SECTIONS,
+            SEGMENT_ADDRESS_BASE,
         )?;
         let tail = Tail::new(at.end(), &symbols);
         let (shstrtab, section_headers) =
@@ -373,7 +374,10 @@ fn section_headers(
         at.end() - at.buildinfo,
         BUILDINFO_ALIGN,
     ));
-    debug_assert_eq!(headers.len(), usize::from(header.e_shnum(e)) + ADDED_SECTIONS);
+    debug_assert_eq!(
+        headers.len(),
+        usize::from(header.e_shnum(e)) + ADDED_SECTIONS
+    );
     if !symbols.is_empty() {
         for mirror in &symbols.mirrors {
             headers.push(SectionHeader64 {
@@ -389,8 +393,8 @@ fn section_headers(
                 sh_entsize: U64::new(e, 0),
             });
         }
-        let table = |name: u32, sh_type, offset, size: usize, link, info, align, entsize| {
-            SectionHeader64 {
+        let table =
+            |name: u32, sh_type, offset, size: usize, link, info, align, entsize| SectionHeader64 {
                 sh_name: U32::new(e, name),
                 sh_type: U32::new(e, sh_type),
                 sh_flags: U64::new(e, SectionFlags(0)),
@@ -401,8 +405,7 @@ fn section_headers(
                 sh_info: U32::new(e, info),
                 sh_addralign: U64::new(e, align),
                 sh_entsize: U64::new(e, entsize),
-            }
-        };
+            };
         let strtab_index = headers.len() as u32;
         headers.push(table(
             add_name(b".strtab"),

@@ -7,19 +7,21 @@
 //! offset in the mapped file, and a symbol's address into an offset in the
 //! same file through the section its `st_shndx` names (`sh_addr -
 //! sh_offset`) when no PT_LOAD covers it. So each level's code section
-//! gets a mirror, a section header with that level's addresses and the
-//! file offset where its bytes lie inside `.mgo`. A mirror is `SHT_NOBITS`
-//! so that `strip` and `objcopy` copy no bytes for it (the bytes are
-//! `.mgo`'s), and `SHF_ALLOC` because perf skips the symbols of a section
-//! that is not (perf 6.1), but never `SHF_EXECINSTR`: the launcher maps
-//! one level, so no debugger may take the other levels' addresses for
-//! code.
+//! gets a mirror, a section header at the file offset where its bytes lie
+//! inside `.mgo`, and each function the address of its bytes in the
+//! address space `.mgo` declares (its base plus the file offset): the four
+//! levels' functions never overlap, and no address of a running program
+//! is one of them, so a debugger that reads this table (gdb) names no frame
+//! after the wrong level. A mirror is `SHT_NOBITS` so that `strip` and
+//! `objcopy` copy no bytes for it (the bytes are `.mgo`'s), and `SHF_ALLOC`
+//! because perf skips the symbols of a section that is not (perf 6.1), but
+//! never `SHF_EXECINSTR`, which would make gdb plant breakpoints there.
 
 use crate::elf::Elf;
 use crate::error::{Result, fail};
 use object::elf::{
-    SHF_ALLOC, SHN_LORESERVE, SHT_NOBITS, STB_GLOBAL, STB_LOCAL, STT_FUNC, SectionFlags, Sym64,
-    SectionType, SymbolInfo, SymbolOther, SymbolSection,
+    SHF_ALLOC, SHN_LORESERVE, SHT_NOBITS, STB_GLOBAL, STB_LOCAL, STT_FUNC, SectionFlags,
+    SectionType, Sym64, SymbolInfo, SymbolOther, SymbolSection,
 };
 use object::endian::{LittleEndian as LE, U16, U32, U64};
 use object::pod::bytes_of;
@@ -61,8 +63,9 @@ impl Symbols {
     }
 
     /// The table of the functions of `levels`, whose mirrors will be the
-    /// section headers from index `first_mirror` on.
-    pub fn new(levels: &[StoredAsIs<'_>], first_mirror: usize) -> Result<Self> {
+    /// section headers from index `first_mirror` on, in a file whose
+    /// offset `o` has the address `base + o`.
+    pub fn new(levels: &[StoredAsIs<'_>], first_mirror: usize, base: u64) -> Result<Self> {
         let mut symbols = Self::default();
         let mut names = Names::default();
         // ELF puts every local symbol before the first global one.
@@ -82,7 +85,7 @@ impl Symbols {
                 name.extend_from_slice(section.name);
                 symbols.mirrors.push(Mirror {
                     name,
-                    address: section.address,
+                    address: base + level.offset + section.offset,
                     offset: level.offset + section.offset,
                     size: section.size,
                     align: section.align,
@@ -92,6 +95,16 @@ impl Symbols {
                 return Err(fail("too many code sections for one symbol table"));
             }
             for function in functions {
+                let section = code.get(function.section);
+                let Some(mirror) = symbols.mirrors.get(first - first_mirror + function.section)
+                else {
+                    continue;
+                };
+                let Some(in_section) =
+                    section.and_then(|s| function.address.checked_sub(s.address))
+                else {
+                    continue;
+                };
                 let (binding, list) = if function.global {
                     (STB_GLOBAL, &mut globals)
                 } else {
@@ -102,7 +115,7 @@ impl Symbols {
                     st_info: SymbolInfo::new(binding, STT_FUNC),
                     st_other: SymbolOther::default(),
                     st_shndx: U16::new(LE, SymbolSection::new((first + function.section) as u32)),
-                    st_value: U64::new(LE, function.address),
+                    st_value: U64::new(LE, mirror.address + in_section),
                     st_size: U64::new(LE, function.size),
                 });
             }
@@ -166,7 +179,7 @@ mod tests {
             offset: 4096,
             executable: b"not an executable",
         };
-        let symbols = Symbols::new(&[not_elf], 5).unwrap();
+        let symbols = Symbols::new(&[not_elf], 5, 1 << 32).unwrap();
         assert!(symbols.is_empty());
         assert!(symbols.symtab.is_empty() && symbols.strtab.is_empty());
     }
@@ -186,7 +199,8 @@ mod tests {
             offset: AT,
             executable: &executable,
         };
-        let symbols = Symbols::new(&[level], FIRST_MIRROR).unwrap();
+        const BASE: u64 = 1 << 32;
+        let symbols = Symbols::new(&[level], FIRST_MIRROR, BASE).unwrap();
         assert_eq!(symbols.mirrors.len(), code.len());
         let table: &[Sym64<LE>] = object::pod::slice_from_all_bytes(&symbols.symtab).unwrap();
         assert_eq!(table.len(), functions.len() + 1);
@@ -205,9 +219,11 @@ mod tests {
             let mut mirror_name = b".mgo.v3".to_vec();
             mirror_name.extend_from_slice(section.name);
             assert_eq!(mirror.name, mirror_name);
+            assert_eq!(mirror.address, BASE + mirror.offset);
             let in_bundle = symbol.st_value.get(LE) - mirror.address + mirror.offset;
             let in_executable = function.address - section.address + section.offset;
             assert_eq!(in_bundle, AT + in_executable);
+            assert_eq!(symbol.st_value.get(LE), BASE + in_bundle);
         }
     }
 

@@ -4,9 +4,10 @@
 
 mod extract;
 mod report;
+mod running;
 mod verify;
 
-pub use extract::extract;
+pub use extract::{extract, extract_core, extract_process};
 pub use report::inspect;
 pub use verify::verify;
 

@@ -58,11 +58,174 @@ fn perf_names_the_functions_of_an_uncompressed_bundle() {
         let wanted = ["main.spin", "runtime.main"];
         let plain = perf_frames(program.plain(host_level()));
         for name in wanted {
-            assert!(plain.contains(name), "{}: plain build: {plain:?}", program.key);
+            assert!(
+                plain.contains(name),
+                "{}: plain build: {plain:?}",
+                program.key
+            );
         }
         let bundle = perf_frames(&program.bundle);
         for name in wanted {
             assert!(bundle.contains(name), "{}: bundle: {bundle:?}", program.key);
         }
     }
+}
+
+/// A program of testdata/spin spinning until dropped.
+struct Spinning(std::process::Child);
+
+impl Spinning {
+    /// Starts `program forever` with `env`, once it is spinning.
+    fn start(program: &Path, env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut command = exec(program);
+        command
+            .arg("forever")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "spinning\n", "{program:?} did not start");
+        Self(child)
+    }
+
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
+impl Drop for Spinning {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Every thread's frames as `gdb -batch` prints them for `target` (`-p
+/// PID`, or a core file) with `executable` as the program's file.
+fn gdb_frames(executable: Option<&Path>, target: &[&std::ffi::OsStr]) -> String {
+    let mut command = Command::new(require("gdb"));
+    command.args(["-nx", "-batch", "-ex", "thread apply all bt"]);
+    if let Some(executable) = executable {
+        command.arg(executable);
+    }
+    run(command.args(target)).ok()
+}
+
+/// `mgo extract -pid` and `mgo extract -core` write the build a process
+/// runs, whichever way it started (mapped from the bundle, decoded from a
+/// compressed one, through a memfd) and whichever level it chose; with it,
+/// gdb shows the Go frames of the process and of its core as it does for
+/// the plain build. A core made by gcore, which changes no system setting.
+#[test]
+fn extract_names_the_build_a_process_or_a_core_runs_for_gdb() {
+    let level = 2;
+    for program in [spin(), spin_cgo()] {
+        let plain = program.plain(level);
+        let plain_process = Spinning::start(plain, &[]);
+        let frames = gdb_frames(None, &[os("-p"), os(&plain_process.pid())]);
+        assert!(frames.contains(" main.spin ("), "plain build: {frames}");
+        drop(plain_process);
+        let compressed = program.compressed("z3");
+        for (bundle, debug) in [
+            (program.bundle.as_path(), ""),
+            (compressed, ""),
+            (program.bundle.as_path(), "memfd"),
+        ] {
+            let case = format!("{} {bundle:?} MGODEBUG={debug}", program.key);
+            let goamd64 = format!("v{level}");
+            let process = Spinning::start(bundle, &[("GOAMD64", &goamd64), ("MGODEBUG", debug)]);
+            let dir = scratch();
+            let from_process = dir.path().join("from-process");
+            run(mgo(dir.path())
+                .args(["extract", "-pid", &process.pid(), "-o"])
+                .arg(&from_process))
+            .ok();
+            assert!(
+                std::fs::read(&from_process).unwrap() == std::fs::read(plain).unwrap(),
+                "{case}: -pid wrote another build than v{level}"
+            );
+            let frames = gdb_frames(Some(&from_process), &[os("-p"), os(&process.pid())]);
+            assert!(frames.contains(" main.spin ("), "{case}: {frames}");
+
+            let core = dir.path().join("core");
+            run(Command::new(require("gcore"))
+                .arg("-o")
+                .arg(&core)
+                .arg(process.pid()))
+            .ok();
+            let core = core.with_extension(process.pid());
+            drop(process);
+            let from_core = dir.path().join("from-core");
+            run(mgo(dir.path())
+                .args(["extract", "-core"])
+                .arg(&core)
+                .arg("-o")
+                .arg(&from_core))
+            .ok();
+            assert!(
+                std::fs::read(&from_core).unwrap() == std::fs::read(plain).unwrap(),
+                "{case}: -core wrote another build than v{level}"
+            );
+            let frames = gdb_frames(Some(&from_core), &[core.as_os_str()]);
+            assert!(frames.contains(" main.spin ("), "{case}: core: {frames}");
+        }
+    }
+}
+
+/// What `mgo extract -core` refuses, in one line, writing nothing.
+#[test]
+fn extract_refuses_what_is_not_a_core_or_not_the_bundles() {
+    let dir = scratch();
+    let out = dir.path().join("out");
+    let not_core = run(mgo(dir.path())
+        .args(["extract", "-core"])
+        .arg(&spin().bundle)
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(not_core.status.code(), Some(1), "{not_core:?}");
+    assert!(
+        not_core
+            .stderr
+            .contains("is not a core file of an x86-64 process"),
+        "{not_core:?}"
+    );
+    // A core of another program, read against the bundle: no level of the
+    // bundle ran in it.
+    let plain = Spinning::start(spin_cgo().plain(2), &[]);
+    let core = dir.path().join("core");
+    run(Command::new(require("gcore"))
+        .arg("-o")
+        .arg(&core)
+        .arg(plain.pid()))
+    .ok();
+    let core = core.with_extension(plain.pid());
+    drop(plain);
+    let other = run(mgo(dir.path())
+        .args(["extract", "-core"])
+        .arg(&core)
+        .arg("-o")
+        .arg(&out)
+        .arg(&spin().bundle));
+    assert_eq!(other.status.code(), Some(1), "{other:?}");
+    assert!(
+        other.stderr.contains("does not show which level of"),
+        "{other:?}"
+    );
+    let unnamed = run(mgo(dir.path())
+        .args(["extract", "-core"])
+        .arg(&core)
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(unnamed.status.code(), Some(1), "{unnamed:?}");
+    assert!(
+        unnamed
+            .stderr
+            .contains("does not say which bundle it comes from"),
+        "{unnamed:?}"
+    );
+    assert!(!out.exists());
 }
