@@ -9,7 +9,8 @@
 //!
 //! One job per module: `start` (the entry point and the initial stack),
 //! `bundle` (opening and validating), the choice below, `mapped` and
-//! `memfd` (the two ways to start), `extract`, `verify` (the checksum and
+//! `memfd` (the two ways to start), `jit` (gdb's view of a mapped level),
+//! `extract`, `verify` (the checksum and
 //! the loops that check blocks, as they lie or as they are decoded),
 //! `work` and `threads` (sharing blocks out among CPUs), `decode` (a
 //! reference variant), `rebuild` (re-creating inflated DWARF), `fail` (the
@@ -26,6 +27,7 @@ mod extract;
 mod fail;
 #[cfg(feature = "zstd")]
 mod heap;
+mod jit;
 mod mapped;
 mod mem;
 mod memfd;

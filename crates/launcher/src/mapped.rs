@@ -65,9 +65,9 @@ pub fn jump(process: &Process, ready: Ready, level: u8) -> ! {
     if let Ok(name) = CStr::from_bytes_with_nul(&name) {
         sys::leave_marker(MARKER_BASE + usize::from(level) * PAGE, name);
     }
-    // Each own segment may be cut in two around the jump code; then the
-    // decoders' heap, and the end marker.
-    let mut unmap = [[0usize; 2]; 2 * crate::start::MAX_OWN_SEGMENTS + 2];
+    // Each own segment may be cut in up to three around the kept pages;
+    // then the decoders' heap, and the end marker.
+    let mut unmap = [[0usize; 2]; 3 * crate::start::MAX_OWN_SEGMENTS + 2];
     launcher_pages(process, &mut unmap);
     // SAFETY: the program is mapped, verified and described by the
     // rewritten auxiliary vector on the initial stack; `unmap` is on this
@@ -75,12 +75,18 @@ pub fn jump(process: &Process, ready: Ready, level: u8) -> ! {
     unsafe { sys::jump_to_program(ready.entry, process.sp, unmap.as_ptr()) }
 }
 
-/// The launcher's own pages, minus the ones that hold the jump code,
-/// as `(address, length)` pairs ended by a zero length.
+/// The launcher's own pages, minus the ones that hold the jump code and
+/// gdb's JIT descriptor, as `(address, length)` pairs ended by a zero
+/// length.
 fn launcher_pages(process: &Process, out: &mut [[usize; 2]]) {
     let (code, len) = sys::jump_code();
-    let keep_start = code & !(PAGE - 1);
-    let keep_end = (code + len).div_ceil(PAGE) * PAGE;
+    let jit = crate::jit::page();
+    // In address order (the code comes first: the linker puts read-only
+    // segments before writable ones).
+    let keep = [
+        (code & !(PAGE - 1), (code + len).div_ceil(PAGE) * PAGE),
+        (jit, jit + PAGE),
+    ];
     let mut n = 0;
     let mut push = |start: usize, end: usize| {
         if end > start
@@ -91,16 +97,35 @@ fn launcher_pages(process: &Process, out: &mut [[usize; 2]]) {
         }
     };
     for segment in process.own.iter().filter(|s| s.end > s.start) {
-        if segment.end <= keep_start || segment.start >= keep_end {
-            push(segment.start, segment.end);
-        } else {
-            push(segment.start, keep_start);
-            push(keep_end, segment.end);
+        let mut from = segment.start;
+        for &(start, end) in &keep {
+            if start < segment.end && end > from {
+                push(from, start.max(from));
+                from = end;
+            }
         }
+        push(from, segment.end);
     }
     #[cfg(feature = "zstd")]
     if let Some((start, len)) = crate::heap::pages() {
         push(start, start + len);
+    }
+}
+
+/// Registers the whole file of a level stored as it is with gdb's JIT
+/// interface, mapped from the bundle: the way gdb finds the program's
+/// symbols and unwind tables without being told about the bundle. Nothing
+/// depends on it, so a failure only leaves gdb without them.
+fn show_to_debuggers(bundle: &Bundle, entry: &Entry) {
+    if entry.section_count != 0 {
+        return;
+    }
+    let Ok(size) = usize::try_from(entry.size) else {
+        return;
+    };
+    if let Ok((image, 0)) = sys::map_file(bundle.file(), bundle.file_offset(entry), size) {
+        crate::jit::register(&image);
+        image.keep();
     }
 }
 
@@ -192,6 +217,7 @@ pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Read
     } else {
         map_from_bundle(&plan, bias, bundle, entry)?;
         verify_in_place(&plan, bias, entry, &blocks, &wanted)?;
+        show_to_debuggers(bundle, entry);
     }
     finish_segments(&plan, bias, encoded)?;
 

@@ -693,6 +693,11 @@ pub unsafe extern "C" fn jump_to_program(
         "pxor xmm15, xmm15",
         "cld",
         "ret",
+        // gdb's JIT breakpoint (jit.rs): here, so that it stays mapped for
+        // the program's life at no cost, and apart from the jump's own `ret`.
+        ".globl __jit_debug_register_code",
+        "__jit_debug_register_code:",
+        "ret",
         ".globl mgo_jump_end",
         "mgo_jump_end:",
     )

@@ -8,7 +8,7 @@
 //! lays a bundle out again from its own stored variants and compares: every
 //! byte that is not a variant's must come out the same.
 
-use super::symbols::{MIRROR_FLAGS, MIRROR_TYPE, StoredAsIs, Symbols};
+use super::symbols::{LauncherSymbol, MIRROR_FLAGS, MIRROR_TYPE, StoredAsIs, Symbols};
 use crate::elf::Elf;
 use crate::error::{Result, fail as error};
 use mgo_format::{
@@ -139,6 +139,7 @@ impl<'a> Plan<'a> {
             &stored_as_is(&stored, &layout, at.segment),
             usize::from(header.e_shnum(LE)) + ADDED_SECTIONS,
             SEGMENT_ADDRESS_BASE,
+            &jit_symbols(header, launcher),
         )?;
         let tail = Tail::new(at.end(), &symbols);
         let (shstrtab, section_headers) =
@@ -306,6 +307,56 @@ fn stored_as_is<'a>(
             })
         })
         .collect()
+}
+
+/// gdb's JIT interface in the launcher (its jit.rs): the descriptor, the
+/// whole of section `.mgo.jit`, and the function gdb stops at, whose
+/// address section `.mgo.jit.register` holds (the launcher keeps no symbol
+/// table of its own). None for a launcher without them.
+fn jit_symbols(header: &FileHeader64<LE>, launcher: &[u8]) -> Vec<LauncherSymbol> {
+    let e = LE;
+    let Ok(sections) = header.sections(e, launcher) else {
+        return Vec::new();
+    };
+    let Some((descriptor_index, descriptor)) = sections.section_by_name(e, b".mgo.jit") else {
+        return Vec::new();
+    };
+    let register = sections
+        .section_by_name(e, b".mgo.jit.register")
+        .and_then(|(_, s)| s.data(e, launcher).ok())
+        .and_then(|bytes| Some(u64::from_le_bytes(bytes.try_into().ok()?)));
+    let Some(register) = register else {
+        return Vec::new();
+    };
+    let Some(code_index) = sections.enumerate().find_map(|(index, s)| {
+        let start = s.sh_addr(e);
+        let code = s.sh_flags(e).0 & object::elf::SHF_EXECINSTR.0 != 0;
+        (code && start <= register && register < start + s.sh_size(e)).then_some(index)
+    }) else {
+        return Vec::new();
+    };
+    let (Ok(descriptor_index), Ok(code_index)) = (
+        u16::try_from(descriptor_index.0),
+        u16::try_from(code_index.0),
+    ) else {
+        return Vec::new();
+    };
+    vec![
+        LauncherSymbol {
+            name: b"__jit_debug_descriptor",
+            kind: object::elf::STT_OBJECT,
+            address: descriptor.sh_addr(e),
+            size: descriptor.sh_size(e),
+            section: descriptor_index,
+        },
+        LauncherSymbol {
+            name: b"__jit_debug_register_code",
+            kind: object::elf::STT_FUNC,
+            address: register,
+            size: 1,
+            section: code_index,
+        },
+    ]
 }
 
 /// The sections every bundle adds to the launcher's: `.mgo` and

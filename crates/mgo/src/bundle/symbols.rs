@@ -46,8 +46,18 @@ pub struct Mirror {
     pub align: u64,
 }
 
+/// A symbol of the launcher's that the table names as well.
+pub struct LauncherSymbol {
+    pub name: &'static [u8],
+    pub kind: object::elf::SymbolType,
+    pub address: u64,
+    pub size: u64,
+    /// Its section's index in the launcher (and so in the bundle).
+    pub section: u16,
+}
+
 /// The symbol table, its string table and the mirrors its symbols refer
-/// to; empty when no level stored as it is has named functions.
+/// to; empty when no level is stored as it is.
 #[derive(Default)]
 pub struct Symbols {
     pub mirrors: Vec<Mirror>,
@@ -59,13 +69,20 @@ pub struct Symbols {
 
 impl Symbols {
     pub fn is_empty(&self) -> bool {
-        self.mirrors.is_empty()
+        self.symtab.is_empty()
     }
 
     /// The table of the functions of `levels`, whose mirrors will be the
     /// section headers from index `first_mirror` on, in a file whose
-    /// offset `o` has the address `base + o`.
-    pub fn new(levels: &[StoredAsIs<'_>], first_mirror: usize, base: u64) -> Result<Self> {
+    /// offset `o` has the address `base + o`; and of the `launcher`'s
+    /// symbols that debuggers look up by name (gdb's JIT interface, see the
+    /// launcher's jit.rs), which serve only levels stored as they are.
+    pub fn new(
+        levels: &[StoredAsIs<'_>],
+        first_mirror: usize,
+        base: u64,
+        launcher: &[LauncherSymbol],
+    ) -> Result<Self> {
         let mut symbols = Self::default();
         let mut names = Names::default();
         // ELF puts every local symbol before the first global one.
@@ -120,7 +137,20 @@ impl Symbols {
                 });
             }
         }
-        if symbols.mirrors.is_empty() {
+        if levels.is_empty() {
+            return Ok(Self::default());
+        }
+        for symbol in launcher {
+            globals.push(Sym64 {
+                st_name: U32::new(LE, names.offset(symbol.name)),
+                st_info: SymbolInfo::new(STB_GLOBAL, symbol.kind),
+                st_other: SymbolOther::default(),
+                st_shndx: U16::new(LE, SymbolSection::new(u32::from(symbol.section))),
+                st_value: U64::new(LE, symbol.address),
+                st_size: U64::new(LE, symbol.size),
+            });
+        }
+        if locals.len() + globals.len() == 1 {
             return Ok(Self::default());
         }
         symbols.first_global = u32::try_from(locals.len())
@@ -179,7 +209,7 @@ mod tests {
             offset: 4096,
             executable: b"not an executable",
         };
-        let symbols = Symbols::new(&[not_elf], 5, 1 << 32).unwrap();
+        let symbols = Symbols::new(&[not_elf], 5, 1 << 32, &[]).unwrap();
         assert!(symbols.is_empty());
         assert!(symbols.symtab.is_empty() && symbols.strtab.is_empty());
     }
@@ -200,7 +230,7 @@ mod tests {
             executable: &executable,
         };
         const BASE: u64 = 1 << 32;
-        let symbols = Symbols::new(&[level], FIRST_MIRROR, BASE).unwrap();
+        let symbols = Symbols::new(&[level], FIRST_MIRROR, BASE, &[]).unwrap();
         assert_eq!(symbols.mirrors.len(), code.len());
         let table: &[Sym64<LE>] = object::pod::slice_from_all_bytes(&symbols.symtab).unwrap();
         assert_eq!(table.len(), functions.len() + 1);

@@ -229,3 +229,53 @@ fn extract_refuses_what_is_not_a_core_or_not_the_bundles() {
     );
     assert!(!out.exists());
 }
+
+/// gdb, with no setup, on an uncompressed bundle started the default way:
+/// attached to the process, on a core of it, and running it from the
+/// start with a breakpoint set before the program exists (pending, as for
+/// a function of a library not loaded yet). The launcher registers the
+/// level's file with gdb's JIT interface.
+#[test]
+fn gdb_shows_the_go_frames_of_an_uncompressed_bundle_as_it_is() {
+    for program in [spin(), spin_cgo()] {
+        let case = &program.key;
+        let process = Spinning::start(&program.bundle, &[]);
+        let frames = gdb_frames(None, &[os("-p"), os(&process.pid())]);
+        assert!(
+            frames.contains(" main.spin ("),
+            "{case}: attached: {frames}"
+        );
+        let dir = scratch();
+        let core = dir.path().join("core");
+        run(Command::new(require("gcore"))
+            .arg("-o")
+            .arg(&core)
+            .arg(process.pid()))
+        .ok();
+        let core = core.with_extension(process.pid());
+        drop(process);
+        let frames = gdb_frames(Some(&program.bundle), &[core.as_os_str()]);
+        assert!(frames.contains(" main.spin ("), "{case}: core: {frames}");
+
+        let stopped = run(Command::new(require("gdb"))
+            .args(["-nx", "-batch", "-ex", "set breakpoint pending on"])
+            .args([
+                "-ex",
+                "break main.spin",
+                "-ex",
+                "run",
+                "-ex",
+                "bt",
+                "--args",
+            ])
+            .arg(&program.bundle)
+            .arg("1000")
+            .env_remove("MGODEBUG")
+            .env_remove("GOAMD64"))
+        .ok();
+        assert!(
+            stopped.contains("hit Breakpoint 1, main.spin ("),
+            "{case}: run: {stopped}"
+        );
+    }
+}

@@ -102,20 +102,26 @@ fn nothing_of_the_launcher_is_left_but_its_documented_pages() {
         "{maps}"
     );
     // Of the launcher: the page or two that held the jump into the program,
-    // read-only code of the bundle file, and the page that names the level.
+    // read-only code of the bundle file; the page of gdb's JIT descriptor;
+    // and the page that names the level.
     let launcher: Vec<_> = mapped
         .iter()
         .filter(|(start, ..)| (LAUNCHER_START..LAUNCHER_END).contains(start))
         .collect();
-    assert!(!launcher.is_empty(), "{maps}");
-    let launcher_bytes: u64 = launcher.iter().map(|(s, e, ..)| e - s).sum();
-    assert!(launcher_bytes <= 2 * 4096, "{maps}");
+    let code: Vec<_> = launcher.iter().filter(|(.., p, _)| p == "r-xp").collect();
+    assert!(!code.is_empty(), "{maps}");
     assert!(
-        launcher
-            .iter()
-            .all(|(_, _, perms, path)| perms == "r-xp" && path == bundle),
+        code.iter().map(|(s, e, ..)| e - s).sum::<u64>() <= 2 * 4096,
         "{maps}"
     );
+    let data: Vec<_> = launcher.iter().filter(|(.., p, _)| p == "rw-p").collect();
+    assert_eq!(
+        data.iter().map(|(s, e, ..)| e - s).sum::<u64>(),
+        4096,
+        "{maps}"
+    );
+    assert_eq!(code.len() + data.len(), launcher.len(), "{maps}");
+    assert!(launcher.iter().all(|(.., path)| path == bundle), "{maps}");
     assert_eq!(
         maps.lines()
             .filter(|l| l.starts_with(&marker(level)))
@@ -124,12 +130,25 @@ fn nothing_of_the_launcher_is_left_but_its_documented_pages() {
         "{maps}"
     );
     assert!(!maps.contains("memfd"), "{maps}");
+    // The level's whole file, read-only from the bundle, for gdb's JIT
+    // interface: address space, no page read unless a debugger reads it.
+    let size = std::fs::metadata(plain).unwrap().len();
+    let image: Vec<_> = mapped
+        .iter()
+        .filter(|(start, end, perms, path)| {
+            *start >= LAUNCHER_END
+                && perms == "r--p"
+                && path == bundle
+                && end - start == size.div_ceil(4096) * 4096
+        })
+        .collect();
+    assert_eq!(image.len(), 1, "{maps}");
     // Nothing else maps a file: not the bundle's segment the launcher read,
     // not an interpreter (hello is static).
-    for (start, _, _, path) in &mapped {
+    for mapping @ (start, _, _, path) in &mapped {
         let special = path.is_empty() || path.starts_with('[');
         assert!(
-            special || (path == bundle && *start < LAUNCHER_END),
+            special || (path == bundle && *start < LAUNCHER_END) || image.contains(&mapping),
             "{maps}"
         );
     }
@@ -150,6 +169,7 @@ fn nothing_of_the_launcher_is_left_but_its_documented_pages() {
     let outside = |m: &[(u64, u64, String, String)]| -> u64 {
         m.iter()
             .filter(|(start, ..)| *start >= LAUNCHER_END)
+            .filter(|mapping| !image.contains(mapping))
             .map(|(s, e, ..)| e - s)
             .sum()
     };
