@@ -65,6 +65,7 @@ pub fn jump(process: &Process, ready: Ready, level: u8) -> ! {
     if let Ok(name) = CStr::from_bytes_with_nul(&name) {
         sys::leave_marker(MARKER_BASE + usize::from(level) * PAGE, name);
     }
+    tell_the_kernel(process, &ready);
     // Each own segment may be cut in up to three around the kept pages;
     // then the decoders' heap, and the end marker.
     let mut unmap = [[0usize; 2]; 3 * crate::start::MAX_OWN_SEGMENTS + 2];
@@ -112,6 +113,73 @@ fn launcher_pages(process: &Process, out: &mut [[usize; 2]]) {
     }
 }
 
+/// The program's `start_code`, `end_code`, `start_data` and `end_data`,
+/// computed as the kernel's exec computes them (from each segment's first
+/// page and the end of its file part).
+fn layout_of(plan: &elf::Plan, bias: u64) -> [u64; 4] {
+    let (mut start_code, mut end_code, mut start_data, mut end_data) = (u64::MAX, 0, 0, 0);
+    for segment in plan.segments() {
+        let start = segment.start.wrapping_add(bias);
+        let end = start.wrapping_add(segment.file_len);
+        if segment.prot & 4 != 0 {
+            start_code = start_code.min(start);
+            end_code = end_code.max(end);
+        }
+        start_data = start_data.max(start);
+        end_data = end_data.max(end);
+    }
+    [start_code, end_code, start_data, end_data]
+}
+
+/// Tells the kernel what it would have recorded had it executed the
+/// program itself: the auxiliary vector (`/proc/PID/auxv`, a core's
+/// `NT_AUXV`), where debuggers such as Delve read the program's entry
+/// point to place its symbols, and the code and data ranges. Where the
+/// kernel refuses (without CONFIG_CHECKPOINT_RESTORE), they stay the
+/// launcher's, as they were.
+fn tell_the_kernel(process: &Process, ready: &Ready) {
+    // SAFETY: argv and envp are the kernel's NULL-terminated arrays of C
+    // strings, laid out one after the other on the initial stack.
+    let strings = |list: *const *const u8| unsafe {
+        let first = *list;
+        let mut last = first;
+        let mut i = 0;
+        while !(*list.add(i)).is_null() {
+            last = *list.add(i);
+            i += 1;
+        }
+        if first.is_null() {
+            return None;
+        }
+        let end = last as u64 + CStr::from_ptr(last.cast()).to_bytes_with_nul().len() as u64;
+        Some((first as u64, end))
+    };
+    let Some((arg_start, arg_end)) = strings(process.argv) else {
+        return;
+    };
+    let (env_start, env_end) = strings(process.envp).unwrap_or((arg_end, arg_end));
+    let auxv = process.auxv();
+    let brk = sys::current_break();
+    let [start_code, end_code, start_data, end_data] = ready.layout;
+    let map = sys::MmMap {
+        start_code,
+        end_code,
+        start_data,
+        end_data,
+        start_brk: brk,
+        brk,
+        start_stack: process.sp as u64,
+        arg_start,
+        arg_end,
+        env_start,
+        env_end,
+        auxv: auxv.as_ptr(),
+        auxv_size: size_of_val(auxv) as u32,
+        exe_fd: u32::MAX,
+    };
+    let _ = sys::set_mm_map(&map);
+}
+
 /// Registers the whole file of a level stored as it is with gdb's JIT
 /// interface, mapped from the bundle: the way gdb finds the program's
 /// symbols and unwind tables without being told about the bundle. Nothing
@@ -131,6 +199,8 @@ fn show_to_debuggers(bundle: &Bundle, entry: &Entry) {
 
 /// Where the program starts once mapped.
 pub struct Ready {
+    /// Its code and data, as the kernel records a program's.
+    layout: [u64; 4],
     entry: usize,
 }
 
@@ -238,6 +308,7 @@ pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Read
     // From here on the program's pages stay.
     reservation.keep();
     Ok(Ready {
+        layout: layout_of(&plan, bias),
         entry: interpreter.map_or(program.entry, |(_, entry)| entry),
     })
 }

@@ -520,6 +520,65 @@ pub fn current_cpu() -> Option<usize> {
     (ret == 0).then_some(cpu as usize)
 }
 
+/// The kernel's record of a process's memory layout that `/proc/PID/stat`,
+/// `/proc/PID/cmdline`, `/proc/PID/environ`, `/proc/PID/auxv` and core
+/// files show: `struct prctl_mm_map` of linux/prctl.h.
+#[repr(C)]
+pub struct MmMap {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+    pub auxv: *const usize,
+    pub auxv_size: u32,
+    /// -1: the executable file stays (changing it needs privileges).
+    pub exe_fd: u32,
+}
+
+/// `prctl(PR_SET_MM, PR_SET_MM_MAP)`: replaces the kernel's record with
+/// `map` in one call, which needs no privilege when the executable file
+/// stays; kernels without CONFIG_CHECKPOINT_RESTORE refuse it. A raw
+/// syscall: rustix does not wrap it.
+pub fn set_mm_map(map: &MmMap) -> Result<(), Errno> {
+    const SYS_PRCTL: usize = 157;
+    const PR_SET_MM: usize = 35;
+    const PR_SET_MM_MAP: usize = 14;
+    let ret: isize;
+    // SAFETY: the kernel reads `size_of::<MmMap>()` bytes at `map` and
+    // `auxv_size` bytes at `map.auxv`, both live for the call.
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") SYS_PRCTL as isize => ret,
+            in("rdi") PR_SET_MM, in("rsi") PR_SET_MM_MAP, in("rdx") map as *const MmMap,
+            in("r10") size_of::<MmMap>(), in("r8") 0usize,
+            lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    if ret < 0 {
+        Err(Errno::from_raw_os_error(-ret as i32))
+    } else {
+        Ok(())
+    }
+}
+
+/// The program break as the kernel keeps it (brk(0)), which nothing of the
+/// launcher moves. A raw syscall: rustix offers brk only to runtimes.
+pub fn current_break() -> u64 {
+    const SYS_BRK: usize = 12;
+    let ret: usize;
+    // SAFETY: brk(0) changes nothing and returns the current break.
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") SYS_BRK => ret, in("rdi") 0usize,
+            lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret as u64
+}
+
 /// Restricts thread `tid` (of this process) to `cpu`.
 pub fn pin(tid: i32, cpu: usize) -> Result<(), Errno> {
     let mut set = rustix::thread::CpuSet::new();

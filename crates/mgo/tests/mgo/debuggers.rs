@@ -279,3 +279,54 @@ fn gdb_shows_the_go_frames_of_an_uncompressed_bundle_as_it_is() {
         );
     }
 }
+
+/// `goroutines` as Delve prints them for `args` (`core EXE CORE`, or
+/// `attach PID`), non-interactively.
+fn delve_goroutines(args: &[&std::ffi::OsStr]) -> String {
+    let dir = scratch();
+    let commands = dir.path().join("commands");
+    std::fs::write(&commands, "goroutines\nexit\n").unwrap();
+    let mut command = Command::new(delve());
+    command
+        .args(args)
+        .args(["--allow-non-terminal-interactive=true", "--init"])
+        .arg(&commands)
+        .current_dir(dir.path());
+    let out = run(&mut command);
+    format!("{}{}", out.stdout_text(), out.stderr)
+}
+
+/// Delve reads a core's auxiliary vector for the program's entry point,
+/// which the mapped start hands the kernel: with the build `mgo extract
+/// -core` writes, `dlv core` shows the goroutine in `main.spin`, for an
+/// uncompressed and a compressed bundle. `dlv attach` reads only
+/// `/proc/PID/exe`: it works for a memfd start, whose executable is the
+/// build.
+#[test]
+fn delve_debugs_a_core_through_extract_and_attaches_to_a_memfd_start() {
+    let program = spin();
+    for bundle in [program.bundle.as_path(), program.compressed("z3")] {
+        let process = Spinning::start(bundle, &[]);
+        let dir = scratch();
+        let core = dir.path().join("core");
+        run(Command::new(require("gcore"))
+            .arg("-o")
+            .arg(&core)
+            .arg(process.pid()))
+        .ok();
+        let core = core.with_extension(process.pid());
+        drop(process);
+        let level = dir.path().join("app.level");
+        run(mgo(dir.path())
+            .args(["extract", "-core"])
+            .arg(&core)
+            .arg("-o")
+            .arg(&level))
+        .ok();
+        let shown = delve_goroutines(&[os("core"), level.as_os_str(), core.as_os_str()]);
+        assert!(shown.contains(" main.spin ("), "{bundle:?}: {shown}");
+    }
+    let process = Spinning::start(&program.bundle, &[("MGODEBUG", "memfd")]);
+    let shown = delve_goroutines(&[os("attach"), os(&process.pid())]);
+    assert!(shown.contains(" main.spin ("), "memfd start: {shown}");
+}

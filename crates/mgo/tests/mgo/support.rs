@@ -85,6 +85,21 @@ pub fn go(dir: &Path) -> Command {
     command
 }
 
+/// Delve, built from the Go module proxy once per test run (a version
+/// pinned for repeatable runs).
+pub fn delve() -> &'static Path {
+    static DELVE: OnceLock<PathBuf> = OnceLock::new();
+    DELVE.get_or_init(|| {
+        let bin = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tools");
+        let dir = scratch();
+        run(go(dir.path())
+            .args(["install", "github.com/go-delve/delve/cmd/dlv@v1.27.2"])
+            .env("GOBIN", &bin))
+        .ok();
+        bin.join("dlv")
+    })
+}
+
 /// What a finished command left.
 #[derive(Debug)]
 pub struct Run {
