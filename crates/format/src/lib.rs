@@ -66,8 +66,12 @@ pub const MAX_TABLE_SIZE: usize = HEADER_SIZE + MAX_VARIANTS * ENTRY_SIZE;
 /// them in place (`MGO_LAUNCH=memfd` when building).
 pub const FLAG_MEMFD_LAUNCH: u32 = 1;
 
+/// Header flag: start variants from a file in the user's cache by default
+/// (`MGO_LAUNCH=file` when building).
+pub const FLAG_FILE_LAUNCH: u32 = 2;
+
 /// Every flag this version defines; a reader rejects the others.
-pub const KNOWN_FLAGS: u32 = FLAG_MEMFD_LAUNCH;
+pub const KNOWN_FLAGS: u32 = FLAG_MEMFD_LAUNCH | FLAG_FILE_LAUNCH;
 
 /// The level named by a GOAMD64 value `v1` to `v4`, as the Go toolchain
 /// spells it; anything else is not a level.
@@ -377,6 +381,12 @@ impl Table {
     /// Whether the bundle asks to start its variants through a memfd.
     pub fn memfd_by_default(&self) -> bool {
         self.flags & FLAG_MEMFD_LAUNCH != 0
+    }
+
+    /// Whether the bundle asks to start its variants from a file in the
+    /// user's cache.
+    pub fn file_by_default(&self) -> bool {
+        self.flags & FLAG_FILE_LAUNCH != 0
     }
 
     /// The entry whose decoded bytes `entry` is decoded against, if any.

@@ -100,7 +100,7 @@ fn round_trip_keeps_every_field() {
 }
 
 #[test]
-fn the_memfd_flag_round_trips_and_unknown_flags_are_refused() {
+fn the_launch_flags_round_trip_and_unknown_flags_are_refused() {
     let v = vec![1u8; 10];
     let blocks = raw_blocks(&v, 4096);
     let variant = StoredVariant {
@@ -115,10 +115,13 @@ fn the_memfd_flag_round_trips_and_unknown_flags_are_refused() {
     };
     let (_, segment) = segment_of(&[variant], FLAG_MEMFD_LAUNCH);
     let table = Table::parse(&segment, segment.len() as u64).unwrap();
-    assert!(table.memfd_by_default());
+    assert!(table.memfd_by_default() && !table.file_by_default());
     assert_eq!(table.flags(), FLAG_MEMFD_LAUNCH);
-    assert!(layout(&[variant], 2).is_err());
-    let bad = with_field(&segment, header::FLAGS, &2u32.to_le_bytes());
+    let (_, segment) = segment_of(&[variant], FLAG_FILE_LAUNCH);
+    let table = Table::parse(&segment, segment.len() as u64).unwrap();
+    assert!(table.file_by_default() && !table.memfd_by_default());
+    assert!(layout(&[variant], 4).is_err());
+    let bad = with_field(&segment, header::FLAGS, &4u32.to_le_bytes());
     assert_eq!(
         Table::parse(&bad, segment.len() as u64),
         Err(Error("bundle table has flags this launcher does not know"))

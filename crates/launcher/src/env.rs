@@ -44,6 +44,8 @@ pub struct Debug {
     /// `memfd`: start the variant through a memfd even where it could be
     /// mapped in place.
     pub memfd: bool,
+    /// `file`: start the variant from a file in the user's cache.
+    pub file: bool,
     /// Some item was none of these; the launcher warns.
     pub unknown: bool,
 }
@@ -57,6 +59,7 @@ pub fn mgodebug(value: &[u8]) -> Debug {
             b"log" => debug.log = true,
             b"extract" => debug.extract = true,
             b"memfd" => debug.memfd = true,
+            b"file" => debug.file = true,
             _ => debug.unknown = true,
         }
     }
@@ -117,12 +120,19 @@ pub enum Launch {
     MemfdByBundle,
     /// Through a memfd, because `MGODEBUG=memfd` asked for it.
     MemfdAsked,
+    /// From a file in the user's cache (`MGO_LAUNCH=file` or
+    /// `MGODEBUG=file`), mapped as the bundle would be.
+    File,
 }
 
-/// How to start: what the bundle's flags and `MGODEBUG` ask for.
-pub fn launch(bundle_memfd: bool, debug: &Debug) -> Launch {
+/// How to start: what `MGODEBUG` asks for, else what the bundle's flags
+/// say. A privileged start never uses a file in a cache its caller may
+/// control: it maps the bundle.
+pub fn launch(bundle_memfd: bool, bundle_file: bool, debug: &Debug, secure: bool) -> Launch {
     if debug.memfd {
         Launch::MemfdAsked
+    } else if (debug.file || bundle_file) && !secure {
+        Launch::File
     } else if bundle_memfd {
         Launch::MemfdByBundle
     } else {
@@ -155,6 +165,7 @@ mod tests {
     #[test]
     fn mgodebug_items() {
         let d = |log, extract, memfd, unknown| Debug {
+            file: false,
             log,
             extract,
             memfd,
@@ -216,10 +227,17 @@ mod tests {
     fn launch_modes() {
         let asked = mgodebug(b"memfd");
         let plain = Debug::default();
-        assert_eq!(launch(false, &plain), Launch::Mapped);
-        assert_eq!(launch(true, &plain), Launch::MemfdByBundle);
-        assert_eq!(launch(false, &asked), Launch::MemfdAsked);
-        assert_eq!(launch(true, &asked), Launch::MemfdAsked);
+        assert_eq!(launch(false, false, &plain, false), Launch::Mapped);
+        assert_eq!(launch(true, false, &plain, false), Launch::MemfdByBundle);
+        assert_eq!(launch(false, false, &asked, false), Launch::MemfdAsked);
+        assert_eq!(launch(true, false, &asked, false), Launch::MemfdAsked);
+        let file = mgodebug(b"file");
+        assert_eq!(launch(false, false, &file, false), Launch::File);
+        assert_eq!(launch(false, true, &plain, false), Launch::File);
+        assert_eq!(launch(true, true, &asked, false), Launch::MemfdAsked);
+        // A privileged start never uses a cache: the bundle's own pages.
+        assert_eq!(launch(false, true, &plain, true), Launch::Mapped);
+        assert_eq!(launch(true, true, &plain, true), Launch::MemfdByBundle);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!
 //! One job per module: `start` (the entry point and the initial stack),
 //! `bundle` (opening and validating), the choice below, `mapped` and
-//! `memfd` (the two ways to start), `jit` (gdb's view of a mapped level),
+//! `memfd` (the two ways to start), `file` (the mapped start from a file in
+//! the user's cache), `jit` (gdb's view of a mapped level),
 //! `extract`, `verify` (the checksum and
 //! the loops that check blocks, as they lie or as they are decoded),
 //! `work` and `threads` (sharing blocks out among CPUs), `decode` (a
@@ -25,6 +26,7 @@ mod codec;
 mod decode;
 mod extract;
 mod fail;
+mod file;
 #[cfg(feature = "zstd")]
 mod heap;
 mod jit;
@@ -143,7 +145,7 @@ fn run(process: &Process) -> ! {
         say(&[
             b"ignoring unknown items in MGODEBUG=",
             text::escape(raw_debug, &mut escaped),
-            b" (known: log, extract, memfd)",
+            b" (known: log, extract, memfd, file)",
         ]);
     }
     let goamd64 = process.vars.goamd64.unwrap_or(b"");
@@ -175,13 +177,37 @@ fn run(process: &Process) -> ! {
             starting(&entry, reference, how);
         }
     };
-    let refusal = match env::launch(bundle.table.memfd_by_default(), &debug) {
-        Launch::Mapped => match mapped::prepare(process, &bundle, &entry) {
+    let launch = env::launch(
+        bundle.table.memfd_by_default(),
+        bundle.table.file_by_default(),
+        &debug,
+        process.secure,
+    );
+    let mut no_file: Option<file::Refusal> = None;
+    if launch == Launch::File {
+        let mut path = [0u8; 4096];
+        match file::prepare(process, &bundle, &entry, &mut path) {
+            Ok(ready) => {
+                drop(bundle);
+                let path = core::ffi::CStr::from_bytes_until_nul(&path)
+                    .map_or(&b""[..], core::ffi::CStr::to_bytes);
+                log(&[b"file ", path]);
+                mapped::jump(process, ready, entry.level)
+            }
+            Err(Err(failure)) => failure.exit(),
+            Err(Ok(why)) => no_file = Some(why),
+        }
+    }
+    let refusal = match launch {
+        Launch::Mapped | Launch::File => match mapped::prepare(process, &bundle, &entry) {
             Ok(ready) => {
                 // Nothing of the bundle is needed any more: its mapping and
                 // descriptor go before the program starts.
                 drop(bundle);
-                log(&[b"mapped"]);
+                match no_file {
+                    Some(why) => log(&[b"mapped; no cache file: ", why.as_bytes()]),
+                    None => log(&[b"mapped"]),
+                }
                 mapped::jump(process, ready, entry.level)
             }
             Err(mapped::Stop::Failed(failure)) => failure.exit(),

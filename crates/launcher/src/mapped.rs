@@ -290,9 +290,46 @@ pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Read
         show_to_debuggers(bundle, entry);
     }
     finish_segments(&plan, bias, encoded)?;
+    describe(process, &plan, bias, reservation)
+}
 
+/// Maps the program from `file`, a file that holds exactly its executable
+/// and whose bytes the caller verified through `image`, a read-only
+/// mapping of all of it (the file start, see file.rs); registers `image`
+/// with debuggers.
+pub fn prepare_file(
+    process: &Process,
+    file: BorrowedFd<'_>,
+    image: sys::Mapping,
+) -> Result<Ready, Stop> {
+    let size = image.len() as u64;
+    let plan = elf::plan(image.bytes(), size).map_err(Stop::Refused)?;
+    if plan.reads_past_end(size) {
+        return Err(Stop::Refused(
+            "a segment's last page runs past the end of its file",
+        ));
+    }
+    let reservation = reserve(&plan)?;
+    let bias = (reservation.base() as u64).wrapping_sub(plan.start);
+    map_file_segments(&plan, bias, file, 0, "the kernel refused to map a segment")?;
+    finish_segments(&plan, bias, false)?;
+    let ready = describe(process, &plan, bias, reservation)?;
+    crate::jit::register(&image);
+    image.keep();
+    Ok(ready)
+}
+
+/// Maps the interpreter, if the program has one, and rewrites the
+/// auxiliary vector for the program mapped at `bias` in `reservation`,
+/// which stays from then on.
+fn describe(
+    process: &Process,
+    plan: &Plan,
+    bias: u64,
+    reservation: sys::Mapping,
+) -> Result<Ready, Stop> {
     let interpreter = match plan.interp {
-        Some((offset, len)) => Some(load_interpreter(&plan, bias, offset, len)?),
+        Some((offset, len)) => Some(load_interpreter(plan, bias, offset, len)?),
         None => None,
     };
     let program = auxv::Program {
@@ -308,7 +345,7 @@ pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Read
     // From here on the program's pages stay.
     reservation.keep();
     Ok(Ready {
-        layout: layout_of(&plan, bias),
+        layout: layout_of(plan, bias),
         entry: interpreter.map_or(program.entry, |(_, entry)| entry),
     })
 }

@@ -31,6 +31,120 @@ pub fn open_read(path: &CStr) -> Result<OwnedFd, Errno> {
     fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
 }
 
+/// What the file start checks of a file or directory: who owns it, its
+/// mode bits and type, and its size.
+pub struct Owned {
+    pub uid: u32,
+    pub mode: u32,
+    pub size: u64,
+}
+
+/// fstat(2), reduced to [`Owned`].
+pub fn owner_of(fd: BorrowedFd<'_>) -> Result<Owned, Errno> {
+    let stat = fs::fstat(fd)?;
+    Ok(Owned {
+        uid: stat.st_uid,
+        mode: stat.st_mode,
+        size: stat.st_size as u64,
+    })
+}
+
+/// The effective user ID.
+pub fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// The process ID, for names of temporary files.
+pub fn pid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}
+
+/// Creates the directory `path` for its owner alone; one that exists is
+/// left as it is (its owner and mode are checked where it is used).
+pub fn make_private_dir(path: &CStr) -> Result<(), Errno> {
+    match fs::mkdir(path, Mode::RWXU) {
+        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Opens the directory `path`, not through a symbolic link at its end.
+pub fn open_dir(path: &CStr) -> Result<OwnedFd, Errno> {
+    fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Opens `name` in `dir` read-only, not through a symbolic link.
+pub fn open_in(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
+    fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// A new file in `dir` without a name (O_TMPFILE), readable and
+/// executable by its owner alone: until it is linked, nothing else can
+/// open it, and a start killed while writing it leaves nothing.
+pub fn create_unnamed(dir: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    fs::openat(
+        dir,
+        c".",
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::RUSR | Mode::XUSR,
+    )
+}
+
+/// A new file `name` in `dir`, refused if it exists, for filesystems
+/// without O_TMPFILE or a system without /proc.
+pub fn create_new_in(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
+    fs::openat(
+        dir,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::RUSR | Mode::XUSR,
+    )
+}
+
+/// Gives the unnamed file `fd` the name `name` in `dir`, through its
+/// /proc/self/fd link (linkat's AT_EMPTY_PATH needs a privilege); refused
+/// if the name exists.
+pub fn link_unnamed(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+    let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0";
+    let mut n = fd.as_raw_fd() as u32;
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    loop {
+        if let Some(d) = digits.get_mut(len) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        len += 1;
+        n /= 10;
+        if n == 0 || len == digits.len() {
+            break;
+        }
+    }
+    for (slot, digit) in path.iter_mut().skip(14).zip(digits.iter().take(len).rev()) {
+        *slot = *digit;
+    }
+    let path = CStr::from_bytes_until_nul(&path).map_err(|_| Errno::INVAL)?;
+    fs::linkat(fs::CWD, path, dir, name, fs::AtFlags::SYMLINK_FOLLOW)
+}
+
+/// Renames `from` to `to`, both in `dir`, replacing `to`.
+pub fn rename_in(dir: BorrowedFd<'_>, from: &CStr, to: &CStr) -> Result<(), Errno> {
+    fs::renameat(dir, from, dir, to)
+}
+
+/// Removes the file `name` from `dir`.
+pub fn unlink_in(dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+    fs::unlinkat(dir, name, fs::AtFlags::empty())
+}
+
 /// The file's size in bytes.
 pub fn file_size(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
     Ok(fs::fstat(fd)?.st_size as u64)

@@ -96,11 +96,12 @@ fn launch_flags() -> Result<u32> {
     match env::var("MGO_LAUNCH").as_deref() {
         Err(env::VarError::NotPresent) | Ok("" | "mapped") => Ok(0),
         Ok("memfd") => Ok(mgo_format::FLAG_MEMFD_LAUNCH),
+        Ok("file") => Ok(mgo_format::FLAG_FILE_LAUNCH),
         Ok(value) => Err(fail(format!(
-            "MGO_LAUNCH={value} is not a launch mode: use mapped (the default) or memfd"
+            "MGO_LAUNCH={value} is not a launch mode: use mapped (the default), memfd or file"
         ))),
         Err(env::VarError::NotUnicode(_)) => Err(fail(
-            "MGO_LAUNCH is not valid text: use mapped (the default) or memfd",
+            "MGO_LAUNCH is not valid text: use mapped (the default), memfd or file",
         )),
     }
 }

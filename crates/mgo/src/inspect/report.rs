@@ -76,6 +76,8 @@ pub fn inspect(file: &Path, as_json: bool) -> Result<()> {
         flavour,
         launch: if bundle.table().memfd_by_default() {
             "memfd"
+        } else if bundle.table().file_by_default() {
+            "file"
         } else {
             "mapped"
         },
@@ -175,11 +177,14 @@ fn text_report(file: &Path, bundle: &Bundle, facts: &Facts) -> String {
             .as_deref()
             .unwrap_or("(unknown: no identity string)"),
         size(bundle.segment_offset() as u64),
-        facts.launch,
-        if facts.launch == "mapped" {
-            " (the default)"
-        } else {
-            " (MGO_LAUNCH=memfd)"
+        match facts.launch {
+            "file" => "from a cached file",
+            other => other,
+        },
+        match facts.launch {
+            "mapped" => " (the default)",
+            "memfd" => " (MGO_LAUNCH=memfd)",
+            _ => " (MGO_LAUNCH=file)",
         }
     );
     for (i, entry) in bundle.table().entries().iter().enumerate() {

@@ -345,7 +345,7 @@ fn what_mgo_cannot_do_gets_one_clear_line() {
         (
             &["./cmd/foo"],
             &[("MGO_LAUNCH", "fast")],
-            "mgo: MGO_LAUNCH=fast is not a launch mode: use mapped (the default) or memfd",
+            "mgo: MGO_LAUNCH=fast is not a launch mode: use mapped (the default), memfd or file",
         ),
         (
             &["./cmd/foo"],

@@ -330,3 +330,80 @@ fn delve_debugs_a_core_through_extract_and_attaches_to_a_memfd_start() {
     let shown = delve_goroutines(&[os("attach"), os(&process.pid())]);
     assert!(shown.contains(" main.spin ("), "memfd start: {shown}");
 }
+
+/// The eBPF profilers' contract (the OpenTelemetry profiler's, which Parca
+/// and Grafana Alloy build on): every executable mapping of the program
+/// comes from a file whose ELF, read from its first byte, has a PF_X
+/// PT_LOAD covering the mapping's file offset, and a `.gopclntab`. The
+/// file start gives that for a compressed bundle too, and perf names its
+/// functions.
+#[test]
+fn the_file_start_meets_the_ebpf_profilers_contract_and_perf_names_functions() {
+    use object::read::elf::{FileHeader, ProgramHeader};
+    let program = spin();
+    let cache = scratch();
+    for bundle in [program.bundle.as_path(), program.compressed("z3")] {
+        let env = [
+            ("MGODEBUG", "file"),
+            ("MGOCACHE", cache.path().to_str().unwrap()),
+        ];
+        let process = Spinning::start(bundle, &env);
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", process.pid())).unwrap();
+        let mut checked = 0;
+        for line in maps.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (range, perms, offset) = (fields[0], fields[1], fields[2]);
+            let start = u64::from_str_radix(range.split('-').next().unwrap(), 16).unwrap();
+            // The launcher's kept page of code is not the program's.
+            if !perms.contains('x') || (0x4000_0000..0x4100_0000).contains(&start) {
+                continue;
+            }
+            let path = fields.get(5).copied().unwrap_or("");
+            if path.starts_with('[') {
+                continue;
+            }
+            let offset = u64::from_str_radix(offset, 16).unwrap();
+            let file = std::fs::read(path).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let header = object::elf::FileHeader64::<object::LittleEndian>::parse(&*file)
+                .unwrap_or_else(|e| panic!("{line}: not ELF from its first byte: {e}"));
+            let endian = object::LittleEndian;
+            let covered = header
+                .program_headers(endian, &*file)
+                .unwrap()
+                .iter()
+                .any(|p| {
+                    p.p_type(endian) == object::elf::PT_LOAD
+                        && p.p_flags(endian).0 & object::elf::PF_X.0 != 0
+                        && p.p_offset(endian) & !0xfff <= offset
+                        && offset < p.p_offset(endian) + p.p_filesz(endian)
+                });
+            assert!(covered, "{line}: no PF_X PT_LOAD covers the offset");
+            let sections = header.sections(endian, &*file).unwrap();
+            assert!(
+                sections.section_by_name(endian, b".gopclntab").is_some(),
+                "{line}: no .gopclntab"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 1, "{maps}");
+        drop(process);
+
+        let perf = require("perf");
+        let dir = scratch();
+        let data = dir.path().join("perf.data");
+        run(Command::new(&perf)
+            .args(["record", "-q", "-g", "-o"])
+            .arg(&data)
+            .arg("--")
+            .arg(bundle)
+            .arg(ROUNDS)
+            .envs(env)
+            .env_remove("GOAMD64"))
+        .ok();
+        let script = run(Command::new(&perf)
+            .args(["script", "-F", "ip,sym", "-i"])
+            .arg(&data))
+        .ok();
+        assert!(script.contains(" main.spin"), "{bundle:?}: {script}");
+    }
+}

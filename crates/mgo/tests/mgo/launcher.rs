@@ -219,7 +219,7 @@ fn a_forged_log_line_stays_on_one_line() {
     let out = run(exec(&hello.bundle).env("MGODEBUG", "log,\x1b[2J"));
     assert_eq!(
         launcher_lines(&out.stderr)[0],
-        "[mgo] launcher: ignoring unknown items in MGODEBUG=log,\\x1b[2J (known: log, extract, memfd)"
+        "[mgo] launcher: ignoring unknown items in MGODEBUG=log,\\x1b[2J (known: log, extract, memfd, file)"
     );
 }
 
@@ -257,7 +257,8 @@ fn mgodebug_unknown_items_warn_and_log_is_silent_otherwise() {
     let lines = launcher_lines(&out.stderr);
     assert_eq!(lines.len(), 1);
     assert!(
-        lines[0].contains("ignoring unknown items in MGODEBUG=lgo (known: log, extract, memfd)"),
+        lines[0]
+            .contains("ignoring unknown items in MGODEBUG=lgo (known: log, extract, memfd, file)"),
         "{lines:?}"
     );
 }

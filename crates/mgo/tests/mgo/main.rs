@@ -23,6 +23,7 @@ mod docs;
 mod drop_in;
 mod dwarf;
 mod examples;
+mod file_start;
 mod goflags;
 mod gotest;
 mod hostile;
