@@ -9,15 +9,15 @@
 //! else `$HOME/.cache/mgo/builds`, each made for its owner alone where
 //! missing, and used only if it is the user's and no one else may write
 //! it. A file is named after the bundle and the level's checksum, written
-//! without a name and linked when complete, and checked at every start as
-//! the launcher checks the bundle: every block against its checksum (a file
-//! that fails is replaced, never run). Anything that goes wrong leaves the
-//! start to the mapped start, saying why under `MGODEBUG=log`.
+//! without a name (O_TMPFILE) and linked through /proc/self/fd when
+//! complete, and checked at every start against the level's checksum (a
+//! file that fails is replaced, never run). Anything that goes wrong leaves
+//! the start to the mapped start, saying why under `MGODEBUG=log`.
 //! docs/LAUNCHER.md, "File start".
 
 use crate::bundle::Bundle;
 use crate::fail::Failure;
-use crate::mapped::{self, Ready, Stop};
+use crate::mapped::{self, Cached, Ready, Stop};
 use crate::start::Process;
 use crate::sys;
 use core::ffi::CStr;
@@ -25,11 +25,22 @@ use mgo_format::Entry;
 use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 
-/// The longest path the kernel takes (PATH_MAX, its NUL included).
-const PATH_MAX: usize = 4096;
-
 /// Why the file start gave way to the mapped start.
 pub type Refusal = &'static str;
+
+/// Where the file is, for `MGODEBUG=log`: the directory the environment
+/// names, the way from there, and the file's name.
+pub struct Place {
+    pub base: &'static [u8],
+    pub rest: &'static [u8],
+    pub name: [u8; NAME_MAX + 1],
+}
+
+impl Place {
+    pub fn name(&self) -> &[u8] {
+        CStr::from_bytes_until_nul(&self.name).map_or(&[], CStr::to_bytes)
+    }
+}
 
 /// Maps `entry` from its file in the user's cache, creating the file if
 /// needed. A damaged bundle is a failure, as in every start; anything else
@@ -38,160 +49,106 @@ pub fn prepare(
     process: &Process,
     bundle: &Bundle,
     entry: &Entry,
-    path: &mut [u8; PATH_MAX],
+    place: &mut Place,
 ) -> Result<Ready, Result<Refusal, Failure>> {
-    let dir = cache_dir(process, path).map_err(Ok)?;
+    let dir = cache_dir(process, place).map_err(Ok)?;
     let dir = sys::borrow(&dir);
-    let mut name = [0u8; NAME_MAX + 1];
-    let name = file_name(process, entry, &mut name);
-    let (file, image) = match open_checked(dir, name, entry, bundle)? {
+    let name = file_name(process, entry, &mut place.name);
+    let (file, image) = match open_checked(dir, name, entry)? {
         Some(found) => found,
         None => {
             create(dir, name, bundle, entry)?;
-            open_checked(dir, name, entry, bundle)?
-                .ok_or(Ok("the file just written is not there"))?
+            open_checked(dir, name, entry)?.ok_or(Ok("the file just written is not there"))?
         }
     };
-    append(path, b"/");
-    append(path, name.to_bytes());
-    match mapped::prepare_file(process, sys::borrow(&file), image) {
+    let cached = Cached {
+        file: sys::borrow(&file),
+        image,
+    };
+    match mapped::prepare(process, bundle, entry, Some(cached)) {
         Ok(ready) => Ok(ready),
         Err(Stop::Refused(why)) => Err(Ok(why)),
         Err(Stop::Failed(failure)) => Err(Err(failure)),
     }
 }
 
-/// Opens the cache directory, creating it for its owner where missing,
-/// and checks that it is the user's alone; `path` holds its path.
-fn cache_dir(process: &Process, path: &mut [u8; PATH_MAX]) -> Result<OwnedFd, Refusal> {
-    let (mut mgocache, mut xdg, mut home) = (None, None, None);
-    // SAFETY: the kernel's NULL-terminated environment of C strings.
-    unsafe {
-        let mut cursor = process.envp;
-        while !(*cursor).is_null() {
-            let entry = CStr::from_ptr((*cursor).cast()).to_bytes();
-            let value = |name: &[u8]| mgo_launcher::env::value_of(entry, name);
-            mgocache = mgocache.or(value(b"MGOCACHE"));
-            xdg = xdg.or(value(b"XDG_CACHE_HOME"));
-            home = home.or(value(b"HOME"));
-            cursor = cursor.add(1);
-        }
-    }
-    // The XDG base directory specification ignores a relative path.
-    let absolute = |v: Option<&'static [u8]>| v.filter(|v| v.first() == Some(&b'/'));
+/// Opens the cache directory, creating the directories on the way for
+/// their owner where missing, and checks that it is the user's alone.
+fn cache_dir(process: &Process, place: &mut Place) -> Result<OwnedFd, Refusal> {
+    let [mgocache, xdg, home] = process.cache_vars;
+    let absolute = |v: Option<&'static CStr>| v.filter(|v| v.to_bytes().first() == Some(&b'/'));
     // As for mgo's own records: empty is unset, `off` is none at all.
     let mgocache = mgocache.filter(|v| !v.is_empty());
-    if mgocache == Some(b"off") {
+    if mgocache.map(CStr::to_bytes) == Some(b"off") {
         return Err("MGOCACHE is off");
     }
-    let parts: [&[u8]; 3] = match (mgocache, absolute(xdg), absolute(home)) {
-        (Some(dir), _, _) if dir.first() == Some(&b'/') => [dir, b"", b""],
-        (Some(_), _, _) => return Err("MGOCACHE is not an absolute path"),
-        (None, Some(xdg), _) => [xdg, b"/mgo", b""],
-        (None, None, Some(home)) => [home, b"/.cache", b"/mgo"],
-        (None, None, None) => return Err("no cache directory: HOME is not an absolute path"),
-    };
-    path.fill(0);
-    // Each directory on the way that may be missing (`~/.cache` on a new
-    // account) is made for its owner alone.
-    for part in parts
-        .iter()
-        .chain([&&b"/builds"[..]])
-        .filter(|p| !p.is_empty())
-    {
-        if !append(path, part) {
-            return Err("the cache directory's path is too long");
-        }
-        make_dir(path).map_err(|_| "cannot create the cache directory")?;
+    // The XDG base directory specification ignores a relative path.
+    let (base, steps, rest): (&'static CStr, &[&CStr], &'static [u8]) =
+        match (mgocache, absolute(xdg), absolute(home)) {
+            (Some(dir), _, _) if absolute(Some(dir)).is_some() => (dir, &[], b"/builds/"),
+            (Some(_), _, _) => return Err("MGOCACHE is not an absolute path"),
+            (None, Some(xdg), _) => (xdg, &[c"mgo"], b"/mgo/builds/"),
+            (None, None, Some(home)) => (home, &[c".cache", c"mgo"], b"/.cache/mgo/builds/"),
+            (None, None, None) => return Err("no cache directory: HOME is not an absolute path"),
+        };
+    place.base = base.to_bytes();
+    place.rest = rest;
+    const CANNOT: Refusal = "cannot create the cache directory";
+    sys::make_private_dir(None, base).map_err(|_| CANNOT)?;
+    let mut dir = sys::open_dir(None, base).map_err(|_| CANNOT)?;
+    for step in steps.iter().chain(&[c"builds"]) {
+        sys::make_private_dir(Some(sys::borrow(&dir)), step).map_err(|_| CANNOT)?;
+        dir = sys::open_dir(Some(sys::borrow(&dir)), step).map_err(|_| CANNOT)?;
     }
-    let dir = sys::open_dir(as_c_str(path)).map_err(|_| "cannot open the cache directory")?;
-    let owner = sys::owner_of(sys::borrow(&dir)).map_err(|_| "cannot open the cache directory")?;
+    let owner = sys::owner_of(sys::borrow(&dir)).map_err(|_| CANNOT)?;
     if owner.uid != sys::euid() || owner.mode & 0o022 != 0 {
         return Err("the cache directory is another user's, or others may write in it");
     }
     Ok(dir)
 }
 
-fn make_dir(path: &[u8; PATH_MAX]) -> Result<(), Errno> {
-    sys::make_private_dir(as_c_str(path))
-}
-
-/// Appends `bytes` to the NUL-terminated `path`; false if they do not fit
-/// (the path is left as it was).
-fn append(path: &mut [u8; PATH_MAX], bytes: &[u8]) -> bool {
-    let len = path.iter().position(|&b| b == 0).unwrap_or(PATH_MAX);
-    match path.get_mut(len..len + bytes.len()) {
-        Some(slot) if len + bytes.len() < PATH_MAX => {
-            slot.copy_from_slice(bytes);
-            true
-        }
-        _ => false,
-    }
-}
-
-fn as_c_str(path: &[u8]) -> &CStr {
-    CStr::from_bytes_until_nul(path).unwrap_or(c"/")
-}
-
 /// The longest file name the kernel takes (NAME_MAX).
 const NAME_MAX: usize = 255;
 
-/// The file's name: the bundle's name (as it was executed, reduced to
-/// characters no shell or tool misreads), the level and the level's
-/// checksum, e.g. `app-v3-0123456789abcdef`.
+/// The file's name: the bundle's (as it was executed), the level and the
+/// level's checksum, e.g. `app-v3-0123456789abcdef`.
 fn file_name<'a>(process: &Process, entry: &Entry, out: &'a mut [u8; NAME_MAX + 1]) -> &'a CStr {
     let path = process.exec_path.map_or(&b""[..], CStr::to_bytes);
     let base = path.rsplit(|&b| b == b'/').next().unwrap_or(b"");
-    let mut len = 0;
-    let mut put = |b: u8| {
-        if let Some(slot) = out.get_mut(len) {
-            *slot = b;
-            len += 1;
-        }
-    };
-    let kept = base
-        .iter()
-        .copied()
-        .filter(|b| b.is_ascii_alphanumeric() || b"._+-".contains(b))
-        .skip_while(|&b| b == b'.')
-        .take(64);
-    let mut named = false;
-    for b in kept {
-        put(b);
-        named = true;
+    let mut suffix = *b"-v0-0000000000000000";
+    if let Some(level) = suffix.get_mut(2) {
+        *level = b'0'.wrapping_add(entry.level);
     }
-    if !named {
-        for &b in b"bundle" {
-            put(b);
-        }
+    for (i, slot) in suffix.iter_mut().skip(4).enumerate() {
+        let digit = (entry.checksum >> ((15 - i) * 4)) as u8 & 0xf;
+        *slot = b"0123456789abcdef"
+            .get(usize::from(digit))
+            .copied()
+            .unwrap_or(b'0');
     }
-    for &b in b"-v" {
-        put(b);
+    let base = base
+        .get(..base.len().min(NAME_MAX - suffix.len()))
+        .unwrap_or(b"");
+    let (head, tail) = out.split_at_mut(base.len());
+    head.copy_from_slice(base);
+    if let Some(slot) = tail.get_mut(..suffix.len()) {
+        slot.copy_from_slice(&suffix);
     }
-    put(b'0'.wrapping_add(entry.level));
-    put(b'-');
-    for shift in (0..16).rev() {
-        let digit = ((entry.checksum >> (shift * 4)) & 0xf) as u8;
-        put(if digit < 10 {
-            b'0' + digit
-        } else {
-            b'a' + digit - 10
-        });
+    if let Some(nul) = tail.get_mut(suffix.len()) {
+        *nul = 0;
     }
-    put(0);
     CStr::from_bytes_until_nul(out.as_slice()).unwrap_or(c"bundle")
 }
 
 /// The file `name` if it is there, the user's, not writable by others,
-/// of the level's size and with every block's checksum right: opened, and
-/// mapped whole. A file that fails a check is removed (so that it is
+/// of the level's size and with the level's checksum (of its executable,
+/// for every encoding): opened, and mapped whole. A file that fails a check is removed (so that it is
 /// written again); one that is missing is `None`.
 #[allow(clippy::type_complexity)]
 fn open_checked(
     dir: BorrowedFd<'_>,
     name: &CStr,
     entry: &Entry,
-    bundle: &Bundle,
 ) -> Result<Option<(OwnedFd, sys::Mapping)>, Result<Refusal, Failure>> {
     let file = match sys::open_in(dir, name) {
         Ok(file) => file,
@@ -215,7 +172,7 @@ fn open_checked(
     if size_fits
         && size > 0
         && let Ok((image, 0)) = sys::map_file(sys::borrow(&file), 0, size)
-        && matches_level(&image, entry, bundle)?
+        && crate::verify::checksum(image.bytes()) == entry.checksum
     {
         return Ok(Some((file, image)));
     }
@@ -224,97 +181,21 @@ fn open_checked(
     Ok(None)
 }
 
-/// Whether `image` holds exactly `entry`'s executable: each block against
-/// its checksum, as the bundle's bytes are checked, or, where the level's
-/// DWARF is stored inflated (its blocks tile another image), the whole
-/// file against the level's checksum.
-fn matches_level(
-    image: &sys::Mapping,
-    entry: &Entry,
-    bundle: &Bundle,
-) -> Result<bool, Result<Refusal, Failure>> {
-    let bytes = image.bytes();
-    if entry.section_count != 0 {
-        return Ok(crate::verify::checksum(bytes) == entry.checksum);
-    }
-    let blocks = bundle.blocks(entry).map_err(Err)?;
-    Ok((0..blocks.len()).all(|i| {
-        let block = blocks.get(i);
-        let start = usize::try_from(block.offset).unwrap_or(usize::MAX);
-        let held = bytes
-            .get(start..)
-            .and_then(|rest| rest.get(..block.size))
-            .unwrap_or(&[]);
-        crate::verify::block(entry.level, &block, held).is_ok()
-    }))
-}
-
-/// Writes `entry`'s executable into a new file `name` in `dir`: without a
-/// name until it is complete (O_TMPFILE), else under a temporary name
-/// renamed into place. Another start that links it first wins; its file
-/// is as good.
+/// Writes `entry`'s executable into a new file `name` in `dir`, without a
+/// name until it is complete. Another start that links it first wins: its
+/// file is as good.
 fn create(
     dir: BorrowedFd<'_>,
     name: &CStr,
     bundle: &Bundle,
     entry: &Entry,
 ) -> Result<(), Result<Refusal, Failure>> {
-    if let Ok(file) = sys::create_unnamed(dir) {
-        fill(bundle, entry, sys::borrow(&file))?;
-        match sys::link_unnamed(sys::borrow(&file), dir, name) {
-            Ok(()) | Err(Errno::EXIST) => return Ok(()),
-            // No /proc: name it as below.
-            Err(_) => {}
-        }
+    let file = sys::create_unnamed(dir).map_err(|_| Ok("cannot create the file"))?;
+    fill(bundle, entry, sys::borrow(&file))?;
+    match sys::link_unnamed(sys::borrow(&file), dir, name) {
+        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Err(_) => Err(Ok("cannot name the file")),
     }
-    let mut temporary = [0u8; NAME_MAX + 1];
-    let temporary = temporary_name(name, &mut temporary);
-    let file = sys::create_new_in(dir, temporary).map_err(|_| Ok("cannot create the file"))?;
-    let written = fill(bundle, entry, sys::borrow(&file));
-    drop(file);
-    let renamed = written.and_then(|()| {
-        sys::rename_in(dir, temporary, name).map_err(|_| Ok("cannot name the file"))
-    });
-    if renamed.is_err() {
-        let _ = sys::unlink_in(dir, temporary);
-    }
-    renamed
-}
-
-/// `.NAME.PID.tmp`.
-fn temporary_name<'a>(name: &CStr, out: &'a mut [u8; NAME_MAX + 1]) -> &'a CStr {
-    let mut len = 0;
-    let mut put = |bytes: &[u8]| {
-        for &b in bytes {
-            if let Some(slot) = out.get_mut(len)
-                && len < NAME_MAX
-            {
-                *slot = b;
-                len += 1;
-            }
-        }
-    };
-    put(b".");
-    put(name.to_bytes());
-    put(b".");
-    let mut digits = [0u8; 10];
-    let mut n = sys::pid();
-    let mut count = 0;
-    loop {
-        if let Some(d) = digits.get_mut(count) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        count += 1;
-        n /= 10;
-        if n == 0 || count == digits.len() {
-            break;
-        }
-    }
-    for i in (0..count).rev() {
-        put(digits.get(i..=i).unwrap_or(b"0"));
-    }
-    put(b".tmp");
-    CStr::from_bytes_until_nul(out.as_slice()).unwrap_or(c".mgo.tmp")
 }
 
 /// The level's executable into `file`, each block checked first (the

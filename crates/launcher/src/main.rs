@@ -185,13 +185,15 @@ fn run(process: &Process) -> ! {
     );
     let mut no_file: Option<file::Refusal> = None;
     if launch == Launch::File {
-        let mut path = [0u8; 4096];
-        match file::prepare(process, &bundle, &entry, &mut path) {
+        let mut place = file::Place {
+            base: b"",
+            rest: b"",
+            name: [0; 256],
+        };
+        match file::prepare(process, &bundle, &entry, &mut place) {
             Ok(ready) => {
                 drop(bundle);
-                let path = core::ffi::CStr::from_bytes_until_nul(&path)
-                    .map_or(&b""[..], core::ffi::CStr::to_bytes);
-                log(&[b"file ", path]);
+                log(&[b"file ", place.base, place.rest, place.name()]);
                 mapped::jump(process, ready, entry.level)
             }
             Err(Err(failure)) => failure.exit(),
@@ -199,7 +201,7 @@ fn run(process: &Process) -> ! {
         }
     }
     let refusal = match launch {
-        Launch::Mapped | Launch::File => match mapped::prepare(process, &bundle, &entry) {
+        Launch::Mapped | Launch::File => match mapped::prepare(process, &bundle, &entry, None) {
             Ok(ready) => {
                 // Nothing of the bundle is needed any more: its mapping and
                 // descriptor go before the program starts.
@@ -225,7 +227,7 @@ fn run(process: &Process) -> ! {
 fn starting(entry: &Entry, reference: Option<u8>, how: &[&[u8]]) {
     let encoded = entry.encoding != Encoding::Raw;
     let reference = reference.map(level_name);
-    let mut parts: [&[u8]; 10] = [
+    let mut parts: [&[u8]; 12] = [
         b"starting variant ",
         &level_name(entry.level),
         b" (",
@@ -241,6 +243,8 @@ fn starting(entry: &Entry, reference: Option<u8>, how: &[&[u8]]) {
         },
         reference.as_ref().map_or(&b""[..], |r| &r[..]),
         if reference.is_some() { b", " } else { b"" },
+        b"",
+        b"",
         b"",
         b"",
         b")",

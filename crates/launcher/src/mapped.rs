@@ -213,13 +213,27 @@ fn refused(err: Errno, why: &'static str) -> Stop {
     }
 }
 
-/// Maps, verifies and describes the program; everything it allocates for
-/// itself is released when it returns, whether it succeeds or not, and
-/// when it fails nothing of the program is left mapped either.
-pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Ready, Stop> {
+/// A file that holds exactly the program's executable, checked by the
+/// caller through `image`, a read-only mapping of all of it (the file
+/// start, see file.rs).
+pub struct Cached<'a> {
+    pub file: BorrowedFd<'a>,
+    pub image: sys::Mapping,
+}
+
+/// Maps, verifies and describes the program, from the bundle or from
+/// `cached`; everything it allocates for itself is released when it
+/// returns, whether it succeeds or not, and when it fails nothing of the
+/// program is left mapped either.
+pub fn prepare(
+    process: &Process,
+    bundle: &Bundle,
+    entry: &Entry,
+    cached: Option<Cached<'_>>,
+) -> Result<Ready, Stop> {
     let blocks = bundle.blocks(entry)?;
     let first = blocks.get(0);
-    let encoded = entry.encoding != Encoding::Raw;
+    let encoded = entry.encoding != Encoding::Raw && cached.is_none();
     #[cfg(feature = "decoder")]
     let mut reference = crate::decode::Reference::of(bundle, entry)?;
     #[cfg(feature = "decoder")]
@@ -240,21 +254,27 @@ pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Read
         return Err(Stop::Failed(Failure::Unsupported(entry.encoding)));
         #[cfg(feature = "decoder")]
         header_block.get(..first.size).unwrap_or(&[])
+    } else if let Some(cached) = &cached {
+        cached.image.bytes()
     } else {
         bundle.stored(entry)
     };
-    let plan = elf::plan(headers, entry.size).map_err(Stop::Refused)?;
-    if !encoded && plan.reads_past_end(entry.size) {
+    let size = cached.as_ref().map_or(entry.size, |c| c.image.len() as u64);
+    let plan = elf::plan(headers, size).map_err(Stop::Refused)?;
+    if !encoded && plan.reads_past_end(size) {
         return Err(Stop::Refused(
             "a segment's last page runs past the end of its file",
         ));
     }
     // From its first inflated section on, the image the blocks tile is not
-    // the executable: nothing there may be mapped (mgo never writes that;
-    // the memfd start re-creates the file instead).
+    // the executable: nothing there may be mapped from the bundle (mgo never
+    // writes that; the memfd start re-creates the file instead).
     let sections = bundle.sections(entry)?;
     let first_section = sections.first_image_offset(entry.size);
-    if !sections.is_empty() && plan.maps_any(first_section, entry.size - first_section) {
+    if cached.is_none()
+        && !sections.is_empty()
+        && plan.maps_any(first_section, entry.size - first_section)
+    {
         return Err(Stop::Refused("a segment maps an inflated section"));
     }
     let wanted = |i: usize| {
@@ -284,39 +304,23 @@ pub fn prepare(process: &Process, bundle: &Bundle, entry: &Entry) -> Result<Read
                 &wanted,
             )?;
         }
+    } else if let Some(cached) = cached {
+        map_file_segments(&plan, bias, cached.file, 0, MAP_REFUSED)?;
+        crate::jit::register(&cached.image);
+        cached.image.keep();
     } else {
-        map_from_bundle(&plan, bias, bundle, entry)?;
+        map_file_segments(
+            &plan,
+            bias,
+            bundle.file(),
+            bundle.file_offset(entry),
+            MAP_REFUSED,
+        )?;
         verify_in_place(&plan, bias, entry, &blocks, &wanted)?;
         show_to_debuggers(bundle, entry);
     }
     finish_segments(&plan, bias, encoded)?;
     describe(process, &plan, bias, reservation)
-}
-
-/// Maps the program from `file`, a file that holds exactly its executable
-/// and whose bytes the caller verified through `image`, a read-only
-/// mapping of all of it (the file start, see file.rs); registers `image`
-/// with debuggers.
-pub fn prepare_file(
-    process: &Process,
-    file: BorrowedFd<'_>,
-    image: sys::Mapping,
-) -> Result<Ready, Stop> {
-    let size = image.len() as u64;
-    let plan = elf::plan(image.bytes(), size).map_err(Stop::Refused)?;
-    if plan.reads_past_end(size) {
-        return Err(Stop::Refused(
-            "a segment's last page runs past the end of its file",
-        ));
-    }
-    let reservation = reserve(&plan)?;
-    let bias = (reservation.base() as u64).wrapping_sub(plan.start);
-    map_file_segments(&plan, bias, file, 0, "the kernel refused to map a segment")?;
-    finish_segments(&plan, bias, false)?;
-    let ready = describe(process, &plan, bias, reservation)?;
-    crate::jit::register(&image);
-    image.keep();
-    Ok(ready)
 }
 
 /// Maps the interpreter, if the program has one, and rewrites the
@@ -421,17 +425,7 @@ fn reserve_aligned(span: usize, align: usize) -> Result<sys::Mapping, Stop> {
     Ok(unsafe { sys::Mapping::adopt(aligned, span) })
 }
 
-/// Maps each segment of a raw variant from the bundle: its file pages
-/// private at the variant's offset in the bundle.
-fn map_from_bundle(plan: &Plan, bias: u64, bundle: &Bundle, entry: &Entry) -> Result<(), Stop> {
-    map_file_segments(
-        plan,
-        bias,
-        bundle.file(),
-        bundle.file_offset(entry),
-        "the kernel refused to map a segment",
-    )
-}
+const MAP_REFUSED: &str = "the kernel refused to map a segment";
 
 /// Maps the file pages of each of `plan`'s segments from `fd`, whose ELF
 /// file starts at `file_base`, inside the reservation at `bias`

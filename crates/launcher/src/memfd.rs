@@ -47,7 +47,9 @@ pub fn start(process: &Process, bundle: &Bundle, entry: &Entry, log: &dyn Fn()) 
 const CANNOT_FILL: &[u8] = b"cannot fill the memfd";
 
 /// Writes every block of the variant into the memfd (or the file start's
-/// file), each verified first, on one thread per usable CPU.
+/// file), each verified first, on one thread per usable CPU. Not inlined:
+/// both starts share one copy of it (the launcher's size is a budget).
+#[inline(never)]
 pub fn fill(bundle: &Bundle, entry: &Entry, memfd: BorrowedFd<'_>) -> Result<(), Failure> {
     if entry.section_count != 0 {
         let file = crate::rebuild::file(bundle, entry)?;

@@ -44,6 +44,9 @@ pub struct OwnSegment {
     pub end: usize,
 }
 
+/// The variables that name the file start's directory, each with its `=`.
+const CACHE_VARS: [&[u8]; 3] = [b"MGOCACHE=", b"XDG_CACHE_HOME=", b"HOME="];
+
 /// Most PT_LOAD segments the launcher has: the linker writes three, mgo adds
 /// the one that maps the bundle segment.
 pub const MAX_OWN_SEGMENTS: usize = 5;
@@ -62,6 +65,8 @@ pub struct Process {
     pub auxv_len: usize,
     /// The launcher's variables.
     pub vars: Variables<'static>,
+    /// The values of `MGOCACHE`, `XDG_CACHE_HOME` and `HOME`, if set.
+    pub cache_vars: [Option<&'static CStr>; 3],
     /// AT_SECURE: a privileged start.
     pub secure: bool,
     /// AT_EXECFN: the path given to execve.
@@ -88,12 +93,23 @@ impl Process {
             let argv = sp.add(1).cast::<*const u8>();
             let envp = argv.add(argc + 1);
             let mut vars = Variables::default();
+            let mut cache_vars = [None; 3];
             let mut cursor = envp;
             while !(*cursor).is_null() {
                 let entry = *cursor;
                 // Most variables differ in their first byte; only candidates are measured.
                 if *entry == b'G' || *entry == b'M' {
                     vars.note(CStr::from_ptr(entry.cast()).to_bytes());
+                }
+                // The file start's directories: MGOCACHE, XDG_CACHE_HOME,
+                // HOME; the first of each counts.
+                for (slot, name) in cache_vars.iter_mut().zip(CACHE_VARS) {
+                    if slot.is_none() && name.first() == Some(&*entry) {
+                        let text = CStr::from_ptr(entry.cast()).to_bytes();
+                        if text.starts_with(name) {
+                            *slot = Some(CStr::from_ptr(entry.add(name.len()).cast()));
+                        }
+                    }
                 }
                 cursor = cursor.add(1);
             }
@@ -124,6 +140,7 @@ impl Process {
                 auxv,
                 auxv_len: len,
                 vars,
+                cache_vars,
                 secure,
                 exec_path,
                 bundle_segment,

@@ -54,24 +54,22 @@ pub fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
-/// The process ID, for names of temporary files.
-pub fn pid() -> u32 {
-    rustix::process::getpid().as_raw_nonzero().get() as u32
-}
-
-/// Creates the directory `path` for its owner alone; one that exists is
-/// left as it is (its owner and mode are checked where it is used).
-pub fn make_private_dir(path: &CStr) -> Result<(), Errno> {
-    match fs::mkdir(path, Mode::RWXU) {
+/// Creates the directory `name` in `dir` (or `path` itself, for `None`)
+/// for its owner alone; one that exists is left as it is (its owner and
+/// mode are checked where it is used).
+pub fn make_private_dir(dir: Option<BorrowedFd<'_>>, name: &CStr) -> Result<(), Errno> {
+    match fs::mkdirat(dir.unwrap_or(fs::CWD), name, Mode::RWXU) {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
         Err(err) => Err(err),
     }
 }
 
-/// Opens the directory `path`, not through a symbolic link at its end.
-pub fn open_dir(path: &CStr) -> Result<OwnedFd, Errno> {
-    fs::open(
-        path,
+/// Opens the directory `name` in `dir` (or the path `name`, for `None`),
+/// not through a symbolic link at its end.
+pub fn open_dir(dir: Option<BorrowedFd<'_>>, name: &CStr) -> Result<OwnedFd, Errno> {
+    fs::openat(
+        dir.unwrap_or(fs::CWD),
+        name,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
@@ -99,17 +97,6 @@ pub fn create_unnamed(dir: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     )
 }
 
-/// A new file `name` in `dir`, refused if it exists, for filesystems
-/// without O_TMPFILE or a system without /proc.
-pub fn create_new_in(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
-    fs::openat(
-        dir,
-        name,
-        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::RUSR | Mode::XUSR,
-    )
-}
-
 /// Gives the unnamed file `fd` the name `name` in `dir`, through its
 /// /proc/self/fd link (linkat's AT_EMPTY_PATH needs a privilege); refused
 /// if the name exists.
@@ -133,11 +120,6 @@ pub fn link_unnamed(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &CStr) -> Res
     }
     let path = CStr::from_bytes_until_nul(&path).map_err(|_| Errno::INVAL)?;
     fs::linkat(fs::CWD, path, dir, name, fs::AtFlags::SYMLINK_FOLLOW)
-}
-
-/// Renames `from` to `to`, both in `dir`, replacing `to`.
-pub fn rename_in(dir: BorrowedFd<'_>, from: &CStr, to: &CStr) -> Result<(), Errno> {
-    fs::renameat(dir, from, dir, to)
 }
 
 /// Removes the file `name` from `dir`.
