@@ -142,8 +142,9 @@ fn file_name<'a>(process: &Process, entry: &Entry, out: &'a mut [u8; NAME_MAX + 
 
 /// The file `name` if it is there, the user's, not writable by others,
 /// of the level's size and with the level's checksum (of its executable,
-/// for every encoding): opened, and mapped whole. A file that fails a check is removed (so that it is
-/// written again); one that is missing is `None`.
+/// for every encoding): opened, and mapped whole. A file that fails a
+/// check is removed (so that it is written again); one that is missing is
+/// `None`.
 #[allow(clippy::type_complexity)]
 fn open_checked(
     dir: BorrowedFd<'_>,
