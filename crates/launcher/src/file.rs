@@ -10,8 +10,9 @@
 //! missing, and used only if it is the user's and no one else may write
 //! it. A file is named after the bundle and the level's checksum, written
 //! without a name (O_TMPFILE) and linked through /proc/self/fd when
-//! complete, and checked at every start against the level's checksum (a
-//! file that fails is replaced, never run). Anything that goes wrong leaves
+//! complete, and checked against the level's checksum once per version
+//! (inode and change time, remembered by an empty mark file beside it); a
+//! file that fails is replaced, never run. Anything that goes wrong leaves
 //! the start to the mapped start, saying why under `MGODEBUG=log`.
 //! docs/LAUNCHER.md, "File start".
 
@@ -93,22 +94,35 @@ fn cache_dir(process: &Process, place: &mut Place) -> Result<OwnedFd, Refusal> {
         };
     place.base = base.to_bytes();
     place.rest = rest;
-    const CANNOT: Refusal = "cannot create the cache directory";
-    sys::make_private_dir(None, base).map_err(|_| CANNOT)?;
-    let mut dir = sys::open_dir(None, base).map_err(|_| CANNOT)?;
+    let mut dir = enter(None, base)?;
     for step in steps.iter().chain(&[c"builds"]) {
-        sys::make_private_dir(Some(sys::borrow(&dir)), step).map_err(|_| CANNOT)?;
-        dir = sys::open_dir(Some(sys::borrow(&dir)), step).map_err(|_| CANNOT)?;
+        dir = enter(Some(sys::borrow(&dir)), step)?;
     }
-    let owner = sys::owner_of(sys::borrow(&dir)).map_err(|_| CANNOT)?;
+    let owner = sys::owner_of(sys::borrow(&dir)).map_err(|_| "cannot open the cache directory")?;
     if owner.uid != sys::euid() || owner.mode & 0o022 != 0 {
         return Err("the cache directory is another user's, or others may write in it");
     }
     Ok(dir)
 }
 
+/// Opens the directory `name` in `dir`, made for its owner alone first if
+/// it is missing (once: later starts find it).
+fn enter(dir: Option<BorrowedFd<'_>>, name: &CStr) -> Result<OwnedFd, Refusal> {
+    const CANNOT: Refusal = "cannot create the cache directory";
+    match sys::open_dir(dir, name) {
+        Err(Errno::NOENT) => {
+            sys::make_private_dir(dir, name).map_err(|_| CANNOT)?;
+            sys::open_dir(dir, name).map_err(|_| CANNOT)
+        }
+        other => other.map_err(|_| CANNOT),
+    }
+}
+
 /// The longest file name the kernel takes (NAME_MAX).
 const NAME_MAX: usize = 255;
+
+/// The most of the bundle's name a file's name keeps.
+const MAX_BASE: usize = 120;
 
 /// The file's name: the bundle's (as it was executed), the level and the
 /// level's checksum, e.g. `app-v3-0123456789abcdef`.
@@ -126,9 +140,8 @@ fn file_name<'a>(process: &Process, entry: &Entry, out: &'a mut [u8; NAME_MAX + 
             .copied()
             .unwrap_or(b'0');
     }
-    let base = base
-        .get(..base.len().min(NAME_MAX - suffix.len()))
-        .unwrap_or(b"");
+    // Room is left for the checked mark's name, which adds 60 bytes.
+    let base = base.get(..base.len().min(MAX_BASE)).unwrap_or(b"");
     let (head, tail) = out.split_at_mut(base.len());
     head.copy_from_slice(base);
     if let Some(slot) = tail.get_mut(..suffix.len()) {
@@ -170,16 +183,69 @@ fn open_checked(
         owner.size <= entry.size
     };
     let size = usize::try_from(owner.size).map_err(|_| Ok("the level is too large"))?;
+    let mut mark = [0u8; NAME_MAX + 1];
+    let mark = checked_mark(name, &owner.version, &mut mark);
     if size_fits
         && size > 0
         && let Ok((image, 0)) = sys::map_file(sys::borrow(&file), 0, size)
-        && crate::verify::checksum(image.bytes()) == entry.checksum
+        && (was_checked(dir, mark) || checks(&image, entry, dir, mark))
     {
         return Ok(Some((file, image)));
     }
     // Damaged, cut short or replaced: never run, written again.
     let _ = sys::unlink_in(dir, name);
     Ok(None)
+}
+
+/// Whether the mark that the file's present version was checked exists,
+/// and is the user's: then it is not read again (its pages stay on disk
+/// until the program needs them, as a plain build's do).
+fn was_checked(dir: BorrowedFd<'_>, mark: &CStr) -> bool {
+    sys::owner_of_name(dir, mark).is_ok_and(|owner| owner.uid == sys::euid())
+}
+
+/// Checks `image` against the level's checksum, and marks the file's
+/// version as checked if it matches (a mark that cannot be made only means
+/// checking again next time).
+fn checks(image: &sys::Mapping, entry: &Entry, dir: BorrowedFd<'_>, mark: &CStr) -> bool {
+    let matches = crate::verify::checksum(image.bytes()) == entry.checksum;
+    if matches {
+        let _ = sys::create_mark(dir, mark);
+    }
+    matches
+}
+
+/// `.NAME.checked-INODE-CTIME`: the mark that this version of the file
+/// (its inode and change time, which every write moves) was checked.
+fn checked_mark<'a>(name: &CStr, version: &[u64; 3], out: &'a mut [u8; NAME_MAX + 1]) -> &'a CStr {
+    let mut len = 0;
+    let mut put = |b: u8| {
+        if let Some(slot) = out.get_mut(len)
+            && len < NAME_MAX
+        {
+            *slot = b;
+            len += 1;
+        }
+    };
+    put(b'.');
+    for &b in name.to_bytes() {
+        put(b);
+    }
+    for &b in b".checked" {
+        put(b);
+    }
+    for value in version {
+        put(b'-');
+        for shift in (0..16).rev() {
+            let digit = (value >> (shift * 4)) as u8 & 0xf;
+            put(b"0123456789abcdef"
+                .get(usize::from(digit))
+                .copied()
+                .unwrap_or(b'0'));
+        }
+    }
+    put(0);
+    CStr::from_bytes_until_nul(out.as_slice()).unwrap_or(c".checked")
 }
 
 /// Writes `entry`'s executable into a new file `name` in `dir`, without a

@@ -37,16 +37,44 @@ pub struct Owned {
     pub uid: u32,
     pub mode: u32,
     pub size: u64,
+    /// The inode and its change time (seconds, nanoseconds), which every
+    /// write or change of mode moves: a version of the file's contents.
+    pub version: [u64; 3],
+}
+
+fn owned(stat: &fs::Stat) -> Owned {
+    Owned {
+        uid: stat.st_uid,
+        mode: stat.st_mode,
+        size: stat.st_size as u64,
+        version: [stat.st_ino, stat.st_ctime as u64, stat.st_ctime_nsec],
+    }
 }
 
 /// fstat(2), reduced to [`Owned`].
 pub fn owner_of(fd: BorrowedFd<'_>) -> Result<Owned, Errno> {
-    let stat = fs::fstat(fd)?;
-    Ok(Owned {
-        uid: stat.st_uid,
-        mode: stat.st_mode,
-        size: stat.st_size as u64,
-    })
+    Ok(owned(&fs::fstat(fd)?))
+}
+
+/// fstatat(2) of `name` in `dir`, not through a symbolic link.
+pub fn owner_of_name(dir: BorrowedFd<'_>, name: &CStr) -> Result<Owned, Errno> {
+    Ok(owned(&fs::statat(
+        dir,
+        name,
+        fs::AtFlags::SYMLINK_NOFOLLOW,
+    )?))
+}
+
+/// Creates the empty file `name` in `dir`, readable by its owner, if it
+/// is missing.
+pub fn create_mark(dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+    fs::openat(
+        dir,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::RUSR,
+    )
+    .map(drop)
 }
 
 /// The effective user ID.

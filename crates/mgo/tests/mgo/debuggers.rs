@@ -71,39 +71,6 @@ fn perf_names_the_functions_of_an_uncompressed_bundle() {
     }
 }
 
-/// A program of testdata/spin spinning until dropped.
-struct Spinning(std::process::Child);
-
-impl Spinning {
-    /// Starts `program forever` with `env`, once it is spinning.
-    fn start(program: &Path, env: &[(&str, &str)]) -> Self {
-        use std::io::BufRead;
-        let mut command = exec(program);
-        command
-            .arg("forever")
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "spinning\n", "{program:?} did not start");
-        Self(child)
-    }
-
-    fn pid(&self) -> String {
-        self.0.id().to_string()
-    }
-}
-
-impl Drop for Spinning {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Every thread's frames as `gdb -batch` prints them for `target` (`-p
 /// PID`, or a core file) with `executable` as the program's file.
 fn gdb_frames(executable: Option<&Path>, target: &[&std::ffi::OsStr]) -> String {

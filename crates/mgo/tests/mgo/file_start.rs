@@ -25,9 +25,21 @@ fn start(bundle: &Path, debug: &str, cache: &Path) -> Run {
         .env("MGOCACHE", cache))
 }
 
-/// The files of the cache's `builds` directory.
+/// The files of the cache's `builds` directory, without the marks of
+/// checked files (`.NAME.checked-...`).
 fn cached(cache: &Path) -> Vec<String> {
     files_in(&cache.join("builds"))
+        .into_iter()
+        .filter(|name| !name.starts_with('.'))
+        .collect()
+}
+
+/// The marks that a version of a cached file was checked.
+fn marks(cache: &Path) -> Vec<String> {
+    files_in(&cache.join("builds"))
+        .into_iter()
+        .filter(|name| name.starts_with('.') && name.contains(".checked-"))
+        .collect()
 }
 
 fn file_line(level: u8, how: &str, path: &Path) -> String {
@@ -61,7 +73,59 @@ fn a_level_is_written_once_into_the_cache_then_mapped_from_it() {
         }
         let dir = fs::metadata(cache.path().join("builds")).unwrap();
         assert_eq!(dir.mode() & 0o777, 0o700);
+        assert_eq!(marks(cache.path()).len(), 1, "{:?}", marks(cache.path()));
     }
+}
+
+/// The kilobytes of memory of `pid` that mappings of `file` hold.
+fn resident_kb(pid: &str, file: &Path) -> u64 {
+    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut in_file = false;
+    let mut total = 0;
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            in_file = fields.get(5) == Some(&file.to_str().unwrap());
+        } else if in_file && fields.first() == Some(&"Rss:") {
+            total += fields[1].parse::<u64>().unwrap();
+        }
+    }
+    total
+}
+
+/// The file is checked once per version: the first start reads all of it
+/// and marks it checked; a later one reads only what the program touches,
+/// as a plain build's process does (within 0.5 MiB).
+#[test]
+fn a_checked_file_is_read_once_then_costs_what_a_plain_build_costs() {
+    let cache = scratch();
+    let env = [
+        ("MGODEBUG", "file"),
+        ("MGOCACHE", cache.path().to_str().unwrap()),
+    ];
+    let plain = spin().plain(host_level());
+    let size_kb = fs::metadata(plain).unwrap().len() / 1024;
+    let first = Spinning::start(&spin().bundle, &env);
+    let file = cache.path().join("builds").join(&cached(cache.path())[0]);
+    let read_first = resident_kb(&first.pid(), &file);
+    drop(first);
+    let later = Spinning::start(&spin().bundle, &env);
+    let read_later = resident_kb(&later.pid(), &file);
+    drop(later);
+    let direct = Spinning::start(plain, &[]);
+    let read_direct = resident_kb(&direct.pid(), plain);
+    drop(direct);
+    assert!(
+        read_first >= size_kb,
+        "first start: {read_first} kB of {size_kb}"
+    );
+    assert!(
+        read_later <= read_direct + 512,
+        "a later start holds {read_later} kB of the file, the plain build {read_direct} kB"
+    );
 }
 
 /// `MGO_LAUNCH=file` makes the file start the bundle's default, and

@@ -546,3 +546,36 @@ pub fn vet() -> &'static Built {
 pub fn mgo_lines(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.starts_with("mgo: ")).collect()
 }
+
+/// A program of testdata/spin spinning until dropped.
+pub struct Spinning(std::process::Child);
+
+impl Spinning {
+    /// Starts `program forever` with `env`, once it is spinning.
+    pub fn start(program: &Path, env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut command = exec(program);
+        command
+            .arg("forever")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "spinning\n", "{program:?} did not start");
+        Self(child)
+    }
+
+    pub fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
+impl Drop for Spinning {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
