@@ -105,6 +105,54 @@ fn cache_dir(process: &Process, place: &mut Place) -> Result<OwnedFd, Refusal> {
     Ok(dir)
 }
 
+/// Whether the user's cache holds the mark that this version of the
+/// bundle's `level` was checked (never for a privileged start, whose caller
+/// could name the cache).
+pub fn bundle_checked(process: &Process, bundle: &sys::Owned, level: u8) -> bool {
+    let mut name = [0u8; NAME_MAX + 1];
+    with_bundle_mark(process, bundle, level, &mut name, was_checked)
+}
+
+/// Marks this version of the bundle's `level` checked, if the user has a
+/// cache; nothing fails if it cannot be made.
+pub fn mark_bundle_checked(process: &Process, bundle: &sys::Owned, level: u8) {
+    let mut name = [0u8; NAME_MAX + 1];
+    with_bundle_mark(process, bundle, level, &mut name, |dir, mark| {
+        sys::create_mark(dir, mark).is_ok()
+    });
+}
+
+/// Calls `then` with the cache directory and the name of the mark for a
+/// version of the bundle (device, inode, change time) and a level:
+/// `.bundle-v3.checked-DEVICE-INODE-CTIME`.
+fn with_bundle_mark(
+    process: &Process,
+    bundle: &sys::Owned,
+    level: u8,
+    name: &mut [u8; NAME_MAX + 1],
+    then: impl FnOnce(BorrowedFd<'_>, &CStr) -> bool,
+) -> bool {
+    if process.secure {
+        return false;
+    }
+    let mut place = Place {
+        base: b"",
+        rest: b"",
+        name: [0; NAME_MAX + 1],
+    };
+    let Ok(dir) = cache_dir(process, &mut place) else {
+        return false;
+    };
+    let mut prefix = *b"bundle-v0\0";
+    if let Some(slot) = prefix.get_mut(8) {
+        *slot = b'0'.wrapping_add(level);
+    }
+    let prefix = CStr::from_bytes_until_nul(&prefix).unwrap_or(c"bundle");
+    let [inode, seconds, nanoseconds] = bundle.version;
+    let mark = checked_mark(prefix, &[bundle.device, inode, seconds, nanoseconds], name);
+    then(sys::borrow(&dir), mark)
+}
+
 /// Opens the directory `name` in `dir`, made for its owner alone first if
 /// it is missing (once: later starts find it).
 fn enter(dir: Option<BorrowedFd<'_>>, name: &CStr) -> Result<OwnedFd, Refusal> {
@@ -217,7 +265,7 @@ fn checks(image: &sys::Mapping, entry: &Entry, dir: BorrowedFd<'_>, mark: &CStr)
 
 /// `.NAME.checked-INODE-CTIME`: the mark that this version of the file
 /// (its inode and change time, which every write moves) was checked.
-fn checked_mark<'a>(name: &CStr, version: &[u64; 3], out: &'a mut [u8; NAME_MAX + 1]) -> &'a CStr {
+fn checked_mark<'a>(name: &CStr, version: &[u64], out: &'a mut [u8; NAME_MAX + 1]) -> &'a CStr {
     let mut len = 0;
     let mut put = |b: u8| {
         if let Some(slot) = out.get_mut(len)

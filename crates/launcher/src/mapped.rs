@@ -316,7 +316,18 @@ pub fn prepare(
             bundle.file_offset(entry),
             MAP_REFUSED,
         )?;
-        verify_in_place(&plan, bias, entry, &blocks, &wanted)?;
+        // Checked once per version of the bundle file and user: a later
+        // start reads only what the program touches, as a plain build's.
+        let version = sys::owner_of(bundle.file()).ok();
+        let checked = version
+            .as_ref()
+            .is_some_and(|v| crate::file::bundle_checked(process, v, entry.level));
+        if !checked {
+            verify_in_place(&plan, bias, entry, &blocks, &wanted)?;
+            if let Some(version) = &version {
+                crate::file::mark_bundle_checked(process, version, entry.level);
+            }
+        }
         show_to_debuggers(bundle, entry);
     }
     finish_segments(&plan, bias, encoded)?;

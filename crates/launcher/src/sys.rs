@@ -40,6 +40,8 @@ pub struct Owned {
     /// The inode and its change time (seconds, nanoseconds), which every
     /// write or change of mode moves: a version of the file's contents.
     pub version: [u64; 3],
+    /// The device the inode is on.
+    pub device: u64,
 }
 
 fn owned(stat: &fs::Stat) -> Owned {
@@ -48,6 +50,7 @@ fn owned(stat: &fs::Stat) -> Owned {
         mode: stat.st_mode,
         size: stat.st_size as u64,
         version: [stat.st_ino, stat.st_ctime as u64, stat.st_ctime_nsec],
+        device: stat.st_dev,
     }
 }
 

@@ -433,3 +433,62 @@ fn mgo_launch_memfd_makes_a_bundle_start_through_a_memfd() {
         assert!(fs::read(&again).unwrap() == mapped, "MGO_LAUNCH={value:?}");
     }
 }
+
+/// Peak memory of `command`, run under GNU time, in KiB.
+fn peak_kib(command: &mut Command) -> u64 {
+    let out = run(command);
+    assert!(out.status.success(), "{out:?}");
+    out.stderr
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak in {:?}", out.stderr))
+}
+
+/// The default start checks a level once per version of the bundle file
+/// and user (a mark in the user's cache): a later start reads only the
+/// pages the program touches, and holds no more memory than the plain
+/// build run directly (within 0.5 MiB), where the first start reads every
+/// loadable byte. A copy of the bundle is another file: checked again.
+#[test]
+fn a_bundle_is_checked_once_then_starts_in_a_plain_builds_memory() {
+    let time = require("time");
+    let vet = vet();
+    let plain = vet.plain(host_level());
+    let cache = scratch();
+    let peak = |program: &Path| {
+        peak_kib(
+            Command::new(&time)
+                .args(["-f", "%M"])
+                .arg(program)
+                .arg("-V=full")
+                .env("MGOCACHE", cache.path())
+                .env_remove("MGODEBUG")
+                .env_remove("GOAMD64")
+                .stdout(std::process::Stdio::null()),
+        )
+    };
+    let first = peak(&vet.bundle);
+    let marks = |cache: &Path| -> Vec<String> {
+        files_in(&cache.join("builds"))
+            .into_iter()
+            .filter(|n| n.starts_with(".bundle-v"))
+            .collect()
+    };
+    assert_eq!(marks(cache.path()).len(), 1, "{:?}", marks(cache.path()));
+    let later = peak(&vet.bundle);
+    let direct = (0..3).map(|_| peak(plain)).min().unwrap();
+    assert!(
+        later <= direct + 512,
+        "a later start peaked at {later} KiB, the plain build at {direct} KiB"
+    );
+    assert!(
+        first > later + 1024,
+        "the first start ({first} KiB) read no more than a later one ({later} KiB)"
+    );
+    let copy = scratch();
+    let copied = copy.path().join("vet");
+    copy_exe(&vet.bundle, &copied);
+    peak(&copied);
+    assert_eq!(marks(cache.path()).len(), 2, "{:?}", marks(cache.path()));
+}
