@@ -19,6 +19,9 @@ pub struct Bundle {
     len: usize,
     /// The validated table.
     pub table: Table,
+    /// Its owner, size and version (device, inode, change time), as it
+    /// was opened: the default start checks each version once.
+    pub stat: sys::Owned,
 }
 
 impl Bundle {
@@ -32,9 +35,10 @@ impl Bundle {
             )
         };
         let (file, by_path) = open_file(process);
-        let file_size = sys::file_size(sys::borrow(&file)).unwrap_or_else(|err| {
+        let stat = sys::owner_of(sys::borrow(&file)).unwrap_or_else(|err| {
             Failure::System(b"cannot stat the bundle", err, Status::Damaged).exit()
         });
+        let file_size = stat.size;
         let Ok(len) = usize::try_from(segment_size) else {
             fail(&[b"bundle segment is too large"], Status::Damaged)
         };
@@ -65,6 +69,7 @@ impl Bundle {
             skip,
             len,
             table,
+            stat,
         };
         if let Some(path) = by_path {
             bundle.check_is_the_started_file(process, path);

@@ -105,52 +105,59 @@ fn cache_dir(process: &Process, place: &mut Place) -> Result<OwnedFd, Refusal> {
     Ok(dir)
 }
 
-/// Whether the user's cache holds the mark that this version of the
-/// bundle's `level` was checked (never for a privileged start, whose caller
-/// could name the cache).
-pub fn bundle_checked(process: &Process, bundle: &sys::Owned, level: u8) -> bool {
-    let mut name = [0u8; NAME_MAX + 1];
-    with_bundle_mark(process, bundle, level, &mut name, was_checked)
-}
-
-/// Marks this version of the bundle's `level` checked, if the user has a
-/// cache; nothing fails if it cannot be made.
-pub fn mark_bundle_checked(process: &Process, bundle: &sys::Owned, level: u8) {
-    let mut name = [0u8; NAME_MAX + 1];
-    with_bundle_mark(process, bundle, level, &mut name, |dir, mark| {
-        sys::create_mark(dir, mark).is_ok()
-    });
-}
-
-/// Calls `then` with the cache directory and the name of the mark for a
-/// version of the bundle (device, inode, change time) and a level:
-/// `.bundle-v3.checked-DEVICE-INODE-CTIME`.
-fn with_bundle_mark(
+/// Runs `check` unless an earlier start left the mark that this version of
+/// the bundle's `level` was checked, and leaves it when `check` passes (a
+/// mark that cannot be made only means checking again next time). A
+/// privileged start, whose caller could name the cache, always checks.
+pub fn check_bundle_once<E>(
     process: &Process,
     bundle: &sys::Owned,
     level: u8,
-    name: &mut [u8; NAME_MAX + 1],
-    then: impl FnOnce(BorrowedFd<'_>, &CStr) -> bool,
-) -> bool {
-    if process.secure {
-        return false;
+    check: impl FnOnce() -> Result<(), E>,
+) -> Result<(), E> {
+    let mut name = [0u8; NAME_MAX + 1];
+    let found = if process.secure {
+        None
+    } else {
+        bundle_mark(process, bundle, level, &mut name)
+    };
+    if let Some((dir, mark)) = &found
+        && was_checked(sys::borrow(dir), mark)
+    {
+        return Ok(());
     }
+    check()?;
+    if let Some((dir, mark)) = &found {
+        let _ = sys::create_mark(sys::borrow(dir), mark);
+    }
+    Ok(())
+}
+
+/// The cache directory and the name of the mark for a version of the
+/// bundle (device, inode, change time) and a level:
+/// `.bundle-v3.checked-DEVICE-INODE-CTIME`.
+fn bundle_mark<'a>(
+    process: &Process,
+    bundle: &sys::Owned,
+    level: u8,
+    name: &'a mut [u8; NAME_MAX + 1],
+) -> Option<(OwnedFd, &'a CStr)> {
     let mut place = Place {
         base: b"",
         rest: b"",
         name: [0; NAME_MAX + 1],
     };
-    let Ok(dir) = cache_dir(process, &mut place) else {
-        return false;
-    };
+    let dir = cache_dir(process, &mut place).ok()?;
     let mut prefix = *b"bundle-v0\0";
     if let Some(slot) = prefix.get_mut(8) {
         *slot = b'0'.wrapping_add(level);
     }
     let prefix = CStr::from_bytes_until_nul(&prefix).unwrap_or(c"bundle");
     let [inode, seconds, nanoseconds] = bundle.version;
-    let mark = checked_mark(prefix, &[bundle.device, inode, seconds, nanoseconds], name);
-    then(sys::borrow(&dir), mark)
+    Some((
+        dir,
+        checked_mark(prefix, &[bundle.device, inode, seconds, nanoseconds], name),
+    ))
 }
 
 /// Opens the directory `name` in `dir`, made for its owner alone first if

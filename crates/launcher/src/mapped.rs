@@ -318,16 +318,9 @@ pub fn prepare(
         )?;
         // Checked once per version of the bundle file and user: a later
         // start reads only what the program touches, as a plain build's.
-        let version = sys::owner_of(bundle.file()).ok();
-        let checked = version
-            .as_ref()
-            .is_some_and(|v| crate::file::bundle_checked(process, v, entry.level));
-        if !checked {
-            verify_in_place(&plan, bias, entry, &blocks, &wanted)?;
-            if let Some(version) = &version {
-                crate::file::mark_bundle_checked(process, version, entry.level);
-            }
-        }
+        crate::file::check_bundle_once(process, &bundle.stat, entry.level, || {
+            verify_in_place(&plan, bias, entry, &blocks, &wanted)
+        })?;
         show_to_debuggers(bundle, entry);
     }
     finish_segments(&plan, bias, encoded)?;
@@ -654,7 +647,9 @@ fn load_interpreter(plan: &Plan, bias: u64, offset: u64, len: u64) -> Result<(us
         _ => Stop::Refused("cannot open the interpreter"),
     })?;
     let fd = sys::borrow(&file);
-    let size = sys::file_size(fd).map_err(|err| refused(err, "cannot stat the interpreter"))?;
+    let size = sys::owner_of(fd)
+        .map_err(|err| refused(err, "cannot stat the interpreter"))?
+        .size;
     let mut headers = [0u8; PAGE];
     let read = sys::pread(fd, &mut headers, 0)
         .map_err(|err| refused(err, "cannot read the interpreter"))?;

@@ -158,11 +158,6 @@ pub fn unlink_in(dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
     fs::unlinkat(dir, name, fs::AtFlags::empty())
 }
 
-/// The file's size in bytes.
-pub fn file_size(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
-    Ok(fs::fstat(fd)?.st_size as u64)
-}
-
 /// Reads up to `buf.len()` bytes at `offset`; returns how many.
 pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
     loop {

@@ -21,8 +21,8 @@ fn spin_cgo() -> &'static Built {
 const ROUNDS: &str = "300000000";
 
 /// The functions of the call chains `perf record -g` sampled while
-/// `program` ran, as `perf script` names them.
-fn perf_frames(program: &Path) -> BTreeSet<String> {
+/// `program` ran with `env`, as `perf script` names them.
+fn perf_frames(program: &Path, env: &[(&str, &str)]) -> BTreeSet<String> {
     let perf = require("perf");
     let dir = scratch();
     let data = dir.path().join("perf.data");
@@ -33,7 +33,8 @@ fn perf_frames(program: &Path) -> BTreeSet<String> {
         .arg(program)
         .arg(ROUNDS)
         .env_remove("MGODEBUG")
-        .env_remove("GOAMD64"))
+        .env_remove("GOAMD64")
+        .envs(env.iter().copied()))
     .ok();
     let script = run(Command::new(&perf)
         .args(["script", "-F", "ip,sym", "-i"])
@@ -56,7 +57,7 @@ fn perf_names_the_functions_of_an_uncompressed_bundle() {
         // main.spin is a leaf without a frame pointer of its own, so the
         // frame-pointer chain of its samples skips main.main.
         let wanted = ["main.spin", "runtime.main"];
-        let plain = perf_frames(program.plain(host_level()));
+        let plain = perf_frames(program.plain(host_level()), &[]);
         for name in wanted {
             assert!(
                 plain.contains(name),
@@ -64,7 +65,7 @@ fn perf_names_the_functions_of_an_uncompressed_bundle() {
                 program.key
             );
         }
-        let bundle = perf_frames(&program.bundle);
+        let bundle = perf_frames(&program.bundle, &[]);
         for name in wanted {
             assert!(bundle.contains(name), "{}: bundle: {bundle:?}", program.key);
         }
@@ -118,13 +119,7 @@ fn extract_names_the_build_a_process_or_a_core_runs_for_gdb() {
             let frames = gdb_frames(Some(&from_process), &[os("-p"), os(&process.pid())]);
             assert!(frames.contains(" main.spin ("), "{case}: {frames}");
 
-            let core = dir.path().join("core");
-            run(Command::new(require("gcore"))
-                .arg("-o")
-                .arg(&core)
-                .arg(process.pid()))
-            .ok();
-            let core = core.with_extension(process.pid());
+            let core = process.core_in(dir.path());
             drop(process);
             let from_core = dir.path().join("from-core");
             run(mgo(dir.path())
@@ -163,13 +158,7 @@ fn extract_refuses_what_is_not_a_core_or_not_the_bundles() {
     // A core of another program, read against the bundle: no level of the
     // bundle ran in it.
     let plain = Spinning::start(spin_cgo().plain(2), &[]);
-    let core = dir.path().join("core");
-    run(Command::new(require("gcore"))
-        .arg("-o")
-        .arg(&core)
-        .arg(plain.pid()))
-    .ok();
-    let core = core.with_extension(plain.pid());
+    let core = plain.core_in(dir.path());
     drop(plain);
     let other = run(mgo(dir.path())
         .args(["extract", "-core"])
@@ -213,13 +202,7 @@ fn gdb_shows_the_go_frames_of_an_uncompressed_bundle_as_it_is() {
             "{case}: attached: {frames}"
         );
         let dir = scratch();
-        let core = dir.path().join("core");
-        run(Command::new(require("gcore"))
-            .arg("-o")
-            .arg(&core)
-            .arg(process.pid()))
-        .ok();
-        let core = core.with_extension(process.pid());
+        let core = process.core_in(dir.path());
         drop(process);
         let frames = gdb_frames(Some(&program.bundle), &[core.as_os_str()]);
         assert!(frames.contains(" main.spin ("), "{case}: core: {frames}");
@@ -275,13 +258,7 @@ fn delve_debugs_a_core_through_extract_and_attaches_to_a_memfd_start() {
     for bundle in [program.bundle.as_path(), program.compressed("z3")] {
         let process = Spinning::start(bundle, &[]);
         let dir = scratch();
-        let core = dir.path().join("core");
-        run(Command::new(require("gcore"))
-            .arg("-o")
-            .arg(&core)
-            .arg(process.pid()))
-        .ok();
-        let core = core.with_extension(process.pid());
+        let core = process.core_in(dir.path());
         drop(process);
         let level = dir.path().join("app.level");
         run(mgo(dir.path())
@@ -355,22 +332,7 @@ fn the_file_start_meets_the_ebpf_profilers_contract_and_perf_names_functions() {
         assert!(checked >= 1, "{maps}");
         drop(process);
 
-        let perf = require("perf");
-        let dir = scratch();
-        let data = dir.path().join("perf.data");
-        run(Command::new(&perf)
-            .args(["record", "-q", "-g", "-o"])
-            .arg(&data)
-            .arg("--")
-            .arg(bundle)
-            .arg(ROUNDS)
-            .envs(env)
-            .env_remove("GOAMD64"))
-        .ok();
-        let script = run(Command::new(&perf)
-            .args(["script", "-F", "ip,sym", "-i"])
-            .arg(&data))
-        .ok();
-        assert!(script.contains(" main.spin"), "{bundle:?}: {script}");
+        let frames = perf_frames(bundle, &env);
+        assert!(frames.contains("main.spin"), "{bundle:?}: {frames:?}");
     }
 }

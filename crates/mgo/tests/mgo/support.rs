@@ -571,6 +571,18 @@ impl Spinning {
     pub fn pid(&self) -> String {
         self.0.id().to_string()
     }
+
+    /// A core of the running process, made in `dir` by gdb's `gcore`,
+    /// which changes no system setting.
+    pub fn core_in(&self, dir: &Path) -> PathBuf {
+        let core = dir.join("core");
+        run(Command::new(require("gcore"))
+            .arg("-o")
+            .arg(&core)
+            .arg(self.pid()))
+        .ok();
+        core.with_extension(self.pid())
+    }
 }
 
 impl Drop for Spinning {
