@@ -18,8 +18,8 @@ pub fn start(process: &Process, bundle: &Bundle, entry: &Entry, log: &dyn Fn()) 
     let mut memfd_name = [0u8; name::MAX_NAME + 1];
     let path = process.exec_path.map_or(&b"mgo-bundle"[..], CStr::to_bytes);
     let len = name::memfd_name(path, entry.level, &mut memfd_name);
-    let memfd_name =
-        CStr::from_bytes_with_nul(memfd_name.get(..=len).unwrap_or(b"\0")).unwrap_or(c"mgo-bundle");
+    let memfd_name = CStr::from_bytes_until_nul(memfd_name.get(..=len).unwrap_or(b"\0"))
+        .unwrap_or(c"mgo-bundle");
     let memfd = sys::create_memfd(memfd_name).unwrap_or_else(|err| {
         Failure::System(b"cannot create a memfd for the variant", err, Status::Exec).exit()
     });

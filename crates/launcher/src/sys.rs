@@ -234,17 +234,22 @@ impl Drop for Mapping {
 /// `offset` (which need not be page-aligned). The caller checked that the
 /// file holds them, so touching the mapping cannot raise SIGBUS (unless the
 /// file shrinks under it; the kernel refuses writes to a running executable).
+///
+/// Shared, so that it always shows the file: the kernel writes a uprobe's
+/// breakpoint (`perf probe`, bpftrace) into every private mapping of the
+/// probed file it could execute, readable ones included, and a checksum read
+/// there would call an intact bundle damaged.
 pub fn map_file(fd: BorrowedFd<'_>, offset: u64, len: usize) -> Result<(Mapping, usize), Errno> {
     let page_offset = offset & !(PAGE as u64 - 1);
     let skip = (offset - page_offset) as usize;
     let total = len.checked_add(skip).ok_or(Errno::NOMEM)?;
-    // SAFETY: a fresh private read-only mapping aliases nothing of ours.
+    // SAFETY: a fresh read-only mapping aliases nothing of ours.
     let base = unsafe {
         mm::mmap(
             core::ptr::null_mut(),
             total,
             ProtFlags::READ,
-            MapFlags::PRIVATE,
+            MapFlags::SHARED,
             fd,
             page_offset,
         )?

@@ -336,3 +336,72 @@ fn the_file_start_meets_the_ebpf_profilers_contract_and_perf_names_functions() {
         assert!(frames.contains("main.spin"), "{bundle:?}: {frames:?}");
     }
 }
+
+/// The hits of a uprobe set by function name on `file` (`perf probe -x FILE
+/// main.spin`, as bpftrace's `uprobe:FILE:main.spin` sets one) while
+/// `program` spins once, as `perf script` prints them, and the program's
+/// output. tracefs is mounted in a private mount namespace; the probe, a
+/// kernel-wide event, is named after this process and removed on the way
+/// out.
+fn uprobe_hits(file: &Path, program: &Path, env: &[(&str, &str)]) -> (Vec<String>, String) {
+    let perf = require("perf");
+    let dir = scratch();
+    let group = format!("mgotest{}", std::process::id());
+    let script = r#"
+        set -e
+        mount -t tracefs nodev /sys/kernel/tracing
+        trap 'perf probe -q -d "$GROUP:*"' EXIT
+        perf probe -q -x "$FILE" "$GROUP:spin=main.spin"
+        perf record -q -e "$GROUP:spin" -o "$DIR/perf.data" -- "$PROGRAM" 1000 >"$DIR/out"
+        perf script -i "$DIR/perf.data" -F comm,event,ip
+    "#;
+    let out = run(Command::new(require("unshare"))
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                perf.parent().unwrap().display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env("GROUP", &group)
+        .env("FILE", file)
+        .env("PROGRAM", program)
+        .env("DIR", dir.path())
+        .env_remove("MGODEBUG")
+        .env_remove("GOAMD64")
+        .envs(env.iter().copied()));
+    let hits = out.ok();
+    let printed = std::fs::read_to_string(dir.path().join("out")).unwrap();
+    (hits.lines().map(str::to_owned).collect(), printed)
+}
+
+/// A uprobe by function name on the bundle fires where the program runs,
+/// once per call as on the plain build: perf (and bpftrace) take the
+/// function's file offset from the bundle's symbol table, and the launcher
+/// checks a level as the file holds it, not through the program's pages
+/// where the kernel writes the probe's breakpoint. The bundle is a fresh
+/// copy with a cache of its own, so this start is its first and checks.
+#[test]
+fn uprobes_by_function_name_fire_in_a_bundle_as_in_its_plain_build() {
+    for program in [spin(), spin_cgo()] {
+        let dir = scratch();
+        let bundle = dir.path().join("bundle");
+        install_exe(&program.bundle, &bundle, 0o755);
+        let plain = program.plain(host_level());
+        let (plain_hits, plain_printed) = uprobe_hits(plain, plain, &[]);
+        assert_eq!(
+            plain_hits.len(),
+            1,
+            "{}: plain build: {plain_hits:?}",
+            program.key
+        );
+        let cache = dir.path().join("cache");
+        let env = [("MGOCACHE", cache.to_str().unwrap())];
+        let (hits, printed) = uprobe_hits(&bundle, &bundle, &env);
+        assert_eq!(printed, plain_printed, "{}", program.key);
+        assert_eq!(hits.len(), 1, "{}: bundle: {hits:?}", program.key);
+        assert!(hits[0].contains("spin"), "{}: {hits:?}", program.key);
+    }
+}

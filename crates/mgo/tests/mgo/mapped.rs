@@ -131,13 +131,14 @@ fn nothing_of_the_launcher_is_left_but_its_documented_pages() {
     );
     assert!(!maps.contains("memfd"), "{maps}");
     // The level's whole file, read-only from the bundle, for gdb's JIT
-    // interface: address space, no page read unless a debugger reads it.
+    // interface: address space, no page read unless a debugger reads it;
+    // shared, so that it shows the file, not a uprobe's breakpoints.
     let size = std::fs::metadata(plain).unwrap().len();
     let image: Vec<_> = mapped
         .iter()
         .filter(|(start, end, perms, path)| {
             *start >= LAUNCHER_END
-                && perms == "r--p"
+                && perms == "r--s"
                 && path == bundle
                 && end - start == size.div_ceil(4096) * 4096
         })
