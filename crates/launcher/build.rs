@@ -26,9 +26,9 @@ fn main() {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
     println!(
-        "cargo:rustc-link-arg-bins=-Wl,-T,{}/discard-unwind-tables.ld",
+        "cargo:rustc-link-arg-bins=-Wl,-T,{}/discard.ld",
         env!("CARGO_MANIFEST_DIR")
     );
-    println!("cargo:rerun-if-changed=discard-unwind-tables.ld");
+    println!("cargo:rerun-if-changed=discard.ld");
     println!("cargo:rerun-if-changed=build.rs");
 }

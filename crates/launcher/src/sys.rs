@@ -506,11 +506,21 @@ pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The most one write hands the kernel. A file system with large folios
+/// (ext4, XFS) sizes a written file's page-cache folios after the writes,
+/// up to 2 MiB, and a fault maps its whole folio: caddy started from a
+/// cache file written in megabyte writes held 12 MiB more resident memory
+/// than its plain build. 64 KiB is what a fault maps around itself anyway
+/// (the kernel's default fault-around); the gap closed (47.0 MiB against
+/// 46.9). On a memfd (no large folios) it only costs a syscall per chunk.
+const WRITE_CHUNK: usize = 64 * 1024;
+
 /// Writes all of `bytes` at `offset`, resuming after partial writes and
 /// signals. Several threads may write disjoint ranges of one file at once.
 pub fn pwrite_all(fd: BorrowedFd<'_>, mut bytes: &[u8], mut offset: u64) -> Result<(), Errno> {
     while !bytes.is_empty() {
-        match io::pwrite(fd, bytes, offset) {
+        let chunk = bytes.get(..WRITE_CHUNK).unwrap_or(bytes);
+        match io::pwrite(fd, chunk, offset) {
             Ok(0) => return Err(Errno::IO),
             Ok(n) => {
                 bytes = bytes.get(n..).unwrap_or(&[]);
