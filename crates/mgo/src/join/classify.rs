@@ -25,7 +25,8 @@ pub enum Maker {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
     pub maker: Maker,
-    /// The level the file itself names: a Go build's `GOAMD64`, exact; or
+    /// The level the file itself names: a Go build's `GOAMD64`, exact (if
+    /// its build information records it); or
     /// the highest level its ISA note says it needs, a lower bound (gcc
     /// writes the note for `-march` only with `-mneeded`; without it, the
     /// C runtime's objects make the note say baseline whatever `-march`
@@ -50,16 +51,20 @@ impl Input {
 /// (debug/buildinfo searches the same way in a file it cannot read as ELF).
 const BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
 
-/// The refusal for a Go build made for another target, if `info` is one.
+/// The refusal for a Go build made for another target, if `info` says it
+/// is one (a toolchain that runs Go's linker itself, as rules_go does, may
+/// record no settings at all: the ELF header then decides).
 fn other_target(info: &BuildInfo) -> Option<String> {
     let setting = |name: &str| {
         info.settings
             .iter()
             .find_map(|s| s.strip_prefix(name)?.strip_prefix('='))
-            .unwrap_or("?")
-            .to_owned()
     };
     let (goos, goarch) = (setting("GOOS"), setting("GOARCH"));
+    if goos.is_none() && goarch.is_none() {
+        return None;
+    }
+    let (goos, goarch) = (goos.unwrap_or("?"), goarch.unwrap_or("?"));
     (goos != "linux" || goarch != "amd64").then(|| {
         format!("a Go build for GOOS={goos} GOARCH={goarch}: build it with GOOS=linux GOARCH=amd64")
     })
@@ -101,6 +106,15 @@ pub fn classify(bytes: &[u8]) -> Result<Input, String> {
     let headers = header
         .program_headers(LE, bytes)
         .map_err(|_| NOT_AN_EXECUTABLE.to_owned())?;
+    if headers
+        .iter()
+        .any(|p| p.p_type(LE).0 == mgo_format::SEGMENT_TYPE)
+    {
+        return Err(
+            "already an mgo bundle: join the builds it holds (mgo extract -l vN writes each)"
+                .to_owned(),
+        );
+    }
     let kind = header.e_type(LE);
     if kind == ET_DYN {
         let interpreter = headers.iter().any(|p| p.p_type(LE) == PT_INTERP);
@@ -115,18 +129,16 @@ pub fn classify(bytes: &[u8]) -> Result<Input, String> {
     }
     Ok(match go {
         Some(info) => {
+            // Without the setting (a linker run by another build system),
+            // the level must be named.
             let level = info
                 .settings
                 .iter()
                 .find_map(|s| s.strip_prefix("GOAMD64="))
-                .and_then(|v| mgo_format::parse_level(v.as_bytes()))
-                .ok_or_else(|| {
-                    "its Go build information has no GOAMD64 level: build it with Go 1.18 or newer"
-                        .to_owned()
-                })?;
+                .and_then(|v| mgo_format::parse_level(v.as_bytes()));
             Input {
                 maker: Maker::Go(info),
-                marker: Some(level),
+                marker: level,
             }
         }
         None => Input {
@@ -201,12 +213,15 @@ pub fn differs(a: &BuildInfo, b: &BuildInfo) -> Option<String> {
             x.deps
                 .iter()
                 .find(|d| !y.deps.contains(d))
-                .map(|d| d.replace('\t', " "))
+                .map_or("none".to_owned(), |d| {
+                    d.replace('\t', " ").trim().to_owned()
+                })
         };
-        let line = only(a, b)
-            .or_else(|| only(b, a))
-            .unwrap_or_else(|| "their order".to_owned());
-        return Some(format!("the module versions ({line})"));
+        return Some(format!(
+            "the module versions ({} and {})",
+            only(a, b),
+            only(b, a)
+        ));
     }
     let key = |s: &String| s.split_once('=').map_or(s.clone(), |(k, _)| k.to_owned());
     let settings = |x: &BuildInfo| -> Vec<(String, String)> {
@@ -276,7 +291,7 @@ mod tests {
         e.deps = vec!["dep\tgolang.org/x/text\tv0.3.0".into()];
         assert_eq!(
             differs(&c, &e).unwrap(),
-            "the module versions (dep golang.org/x/text v0.3.0)"
+            "the module versions (none and dep golang.org/x/text v0.3.0)"
         );
         let mut f = info(&["GOAMD64=v3"]);
         f.go_version = "go1.25.0".into();
@@ -389,6 +404,17 @@ mod tests {
             classify(&object)
                 .unwrap_err()
                 .starts_with("not an x86-64 ELF executable")
+        );
+        let bundle = elf(
+            2,
+            62,
+            &[(1, 0, 0x200), (mgo_format::SEGMENT_TYPE, 0, 0)],
+            &[],
+        );
+        assert!(
+            classify(&bundle)
+                .unwrap_err()
+                .starts_with("already an mgo bundle")
         );
         let arm = elf(2, 183, &[(1, 0, 0x200)], &[]);
         assert!(

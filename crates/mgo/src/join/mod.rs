@@ -64,7 +64,7 @@ fn accept(given: &JoinInput) -> Result<Accepted> {
         None => shown(&given.path),
     };
     let refuse = |why: &str| fail(format!("join: {named}: {why}"));
-    let bytes = fs::read(&given.path).map_err(|e| refuse(&e.to_string()))?;
+    let bytes = fs::read(&given.path).map_err(|e| refuse(&format!("cannot read it: {e}")))?;
     let input = classify::classify(&bytes).map_err(|why| refuse(&why))?;
     let level = match (given.level, input.marker) {
         (Some(level), _) if !input.accepts(level) => {
@@ -81,10 +81,16 @@ fn accept(given: &JoinInput) -> Result<Accepted> {
         (Some(level), _) => level,
         (None, Some(marker)) => marker,
         (None, None) => {
-            return Err(refuse(&format!(
-                "no level: it has no ISA note (gcc writes one with -mneeded): name its level, e.g. v3={}",
-                shown(&given.path)
-            )));
+            return Err(refuse(&match input.maker {
+                Maker::Go(_) => format!(
+                    "no level: its Go build information has no GOAMD64 setting: name its level, e.g. v3={}",
+                    shown(&given.path)
+                ),
+                Maker::Other => format!(
+                    "no level: it has no ISA note (gcc writes one with -mneeded): name its level, e.g. v3={}",
+                    shown(&given.path)
+                ),
+            }));
         }
     };
     Ok(Accepted {
