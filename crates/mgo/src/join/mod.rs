@@ -11,7 +11,7 @@ mod classify;
 use crate::bundle;
 use crate::cli::JoinInput;
 use crate::error::{Result, fail, shown};
-use crate::settings;
+use crate::{interrupt, settings};
 use classify::{Input, Maker};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -31,6 +31,9 @@ struct Accepted {
 pub fn run(inputs: &[JoinInput], output: &Path) -> Result<()> {
     let (compress_text, compression) = settings::compression_mode()?;
     let flags = settings::launch_flags()?;
+    // As for mgo build: a signal stops the write at its next step, which
+    // leaves no temporary file, and the status is 130.
+    interrupt::install();
     let mut accepted: Vec<Accepted> = Vec::with_capacity(inputs.len());
     for given in inputs {
         let one = accept(given)?;
