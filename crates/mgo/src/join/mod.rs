@@ -50,7 +50,7 @@ pub fn run(inputs: &[JoinInput], output: &Path) -> Result<()> {
         Maker::Go(_) => bundle::go_buildinfo(&lowest.bytes)?,
         Maker::Other => Vec::new(),
     };
-    let mode = fs::metadata(&lowest.path).map_or(0o755, |m| m.permissions().mode());
+    let mode = fs::metadata(&lowest.path).map_or(0o755, |m| executable(m.permissions().mode()));
     let builds: Vec<(u8, Vec<u8>)> = accepted.into_iter().map(|a| (a.level, a.bytes)).collect();
     let storage = bundle::Storage {
         compression,
@@ -58,6 +58,15 @@ pub fn run(inputs: &[JoinInput], output: &Path) -> Result<()> {
         flags,
     };
     bundle::write(output, &builds, buildinfo, storage, mode, |_, _| ())
+}
+
+/// The bundle's mode from the lowest input's: executable wherever it is
+/// readable, since artifacts handed between CI jobs often lose their
+/// execute bits (GitHub's upload-artifact keeps none), and a bundle that
+/// cannot run is of no use.
+fn executable(mode: u32) -> u32 {
+    let permissions = mode & 0o777;
+    permissions | (permissions & 0o444) >> 2
 }
 
 /// Reads and classifies one input, and settles its level.
@@ -143,5 +152,19 @@ fn check_against(one: &Accepted, before: &[Accepted]) -> Result<()> {
             first.named
         ))),
         (Maker::Other, Maker::Other) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::executable;
+
+    #[test]
+    fn the_bundle_runs_wherever_the_lowest_input_could_be_read() {
+        assert_eq!(executable(0o100755), 0o755);
+        assert_eq!(executable(0o100644), 0o755);
+        assert_eq!(executable(0o100600), 0o700);
+        assert_eq!(executable(0o100640), 0o750);
+        assert_eq!(executable(0o100711), 0o711);
     }
 }

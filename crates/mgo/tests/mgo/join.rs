@@ -8,6 +8,7 @@ use crate::cpu_matrix::{MODELS, level_under};
 use crate::support::*;
 use std::ffi::OsString;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -80,6 +81,24 @@ fn hello_joins_to_what_mgo_build_writes() {
     let args = [hello.plain(3).into(), hello.plain(4).into()];
     join(dir.path(), "", &out, &args).ok();
     assert!(fs::read(&out).unwrap() == fs::read(&expected).unwrap());
+    // Artifacts that lost their execute bits between CI jobs still join
+    // into a bundle that runs.
+    let args: Vec<OsString> = (1..=4u8)
+        .map(|level| {
+            let artifact = dir.path().join(format!("artifact.v{level}"));
+            fs::copy(hello.plain(level), &artifact).unwrap();
+            fs::set_permissions(&artifact, fs::Permissions::from_mode(0o644)).unwrap();
+            artifact.into()
+        })
+        .collect();
+    let out = dir.path().join("from-artifacts");
+    join(dir.path(), "", &out, &args).ok();
+    assert_eq!(
+        fs::metadata(&out).unwrap().permissions().mode() & 0o111,
+        0o111
+    );
+    assert!(fs::read(&out).unwrap() == fs::read(&hello.bundle).unwrap());
+    assert!(run(&mut exec(&out)).ok().starts_with("hello, world"));
 }
 
 #[test]
