@@ -218,16 +218,24 @@ fn check_on_the_host(dir: &Path, bundle: &Path, plains: &[Plain], codec: &str) {
     );
 }
 
-/// A C program that says which level it was built for and uses the heap
-/// (brk, under glibc's malloc) and stdio.
+/// A C program that says which level it was built for and uses the heap:
+/// small blocks, which glibc's malloc takes from the break (brk), and a
+/// large one, which it maps.
 const C_PROGRAM: &str = r#"#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 int main(int argc, char **argv) {
-    char *buffer = malloc(1 << 20);
-    memset(buffer, 'x', 1 << 20);
-    printf("hello from C (%s), %d argument(s), %zu bytes\n", LEVEL, argc, strlen(buffer) / 1024);
-    free(buffer);
+    size_t small = 0;
+    for (int i = 0; i < 20000; i++) {
+        char *block = malloc(200);
+        memset(block, 'x', 199);
+        block[199] = 0;
+        small += strlen(block) + 1;
+    }
+    char *large = malloc(1 << 20);
+    memset(large, 'y', 1 << 20);
+    printf("hello from C (%s), %d argument(s), %zu and %d bytes\n", LEVEL, argc, small, (int)(large[12345] == 'y') << 20);
+    free(large);
     return 0;
 }
 "#;
