@@ -44,6 +44,20 @@ pub enum Command {
         /// Where to write the build; `-` is standard output.
         output: PathBuf,
     },
+    /// `join -o OUT FILE...`.
+    Join {
+        inputs: Vec<JoinInput>,
+        /// Where to write the bundle.
+        output: PathBuf,
+    },
+}
+
+/// One input of `mgo join`: `FILE`, or `vN=FILE` with its level named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinInput {
+    /// The level given on the command line, if any.
+    pub level: Option<u8>,
+    pub path: PathBuf,
 }
 
 /// Which build `mgo extract` writes out.
@@ -279,6 +293,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         Some("inspect" | "verify" | "extract") => {
             return tool_command(rest, chdir.as_deref().map(Path::new));
         }
+        Some("join") => return join_command(rest, chdir.as_deref().map(Path::new)),
         _ => {}
     }
     let (verb, after_word) = match word {
@@ -564,6 +579,68 @@ fn tool_command(args: &[OsString], chdir: Option<&Path>) -> Result<Command> {
             output: from_dir(output.ok_or_else(extract_needs_output)?),
         },
     })
+}
+
+/// `join -o OUT FILE...`, each FILE possibly `vN=FILE`; `chdir` as for
+/// [`tool_command`]. A file whose name starts with `vN=` is given as
+/// `./vN=...`.
+fn join_command(args: &[OsString], chdir: Option<&Path>) -> Result<Command> {
+    let from_dir = |path: PathBuf| match chdir {
+        Some(dir) if path.is_relative() && path != Path::new("-") => dir.join(path),
+        _ => path,
+    };
+    let mut output = None;
+    let mut inputs = Vec::new();
+    let mut rest = args.get(1..).unwrap_or_default().iter();
+    while let Some(arg) = rest.next() {
+        if let Some(f) = flag(arg) {
+            match f.name.as_str() {
+                "h" | "help" => return Ok(Command::Help),
+                "o" => {
+                    let value = match f.inline_value {
+                        Some(v) => v.to_owned(),
+                        None => rest
+                            .next()
+                            .cloned()
+                            .ok_or_else(|| error::usage("flag -o needs a value"))?,
+                    };
+                    output = Some(from_dir(PathBuf::from(value)));
+                }
+                name => {
+                    return Err(error::usage(format!(
+                        "join: unknown flag -{name}: see 'mgo help'"
+                    )));
+                }
+            }
+            continue;
+        }
+        let bytes = arg.as_bytes();
+        let (level, path) = match bytes {
+            [b'v', digit, b'=', path @ ..] if (b'1'..=b'4').contains(digit) => {
+                (Some(digit - b'0'), OsStr::from_bytes(path))
+            }
+            _ => (None, arg.as_os_str()),
+        };
+        if path.is_empty() {
+            return Err(error::usage(format!(
+                "join: {}: name a file after the level",
+                arg.to_string_lossy()
+            )));
+        }
+        inputs.push(JoinInput {
+            level,
+            path: from_dir(PathBuf::from(path)),
+        });
+    }
+    let output = output.ok_or_else(|| {
+        error::usage("join: say where to write the bundle: mgo join -o OUT FILE...")
+    })?;
+    if inputs.is_empty() {
+        return Err(error::usage(
+            "join: name at least one executable: mgo join -o OUT FILE... (vN=FILE names a level)",
+        ));
+    }
+    Ok(Command::Join { inputs, output })
 }
 
 fn extract_needs_output() -> error::Error {

@@ -7,7 +7,7 @@
 //! environment), `pipeline` (making bundles, step by step), `go` (running
 //! the toolchain), `compress` and `bundle` (encoding and laying out),
 //! `output` and `scratch` (placing files, temporary files), `state`
-//! (up-to-date rebuilds), `gotest` (`mgo test`), `inspect` and `read`
+//! (up-to-date rebuilds), `gotest` (`mgo test`), `join` (`mgo join`), `inspect` and `read`
 //! (reading bundles back), `interrupt` (signals).
 
 mod build;
@@ -22,6 +22,7 @@ mod go;
 mod gotest;
 mod inspect;
 mod interrupt;
+mod join;
 mod place;
 mod settings;
 
@@ -55,6 +56,7 @@ fn run() -> error::Result<()> {
         cli::Command::Test(request) => gotest::run(request),
         cli::Command::Inspect { file, json } => inspect::inspect(&file, json),
         cli::Command::Verify { file } => inspect::verify(&file),
+        cli::Command::Join { inputs, output } => join::run(&inputs, &output),
         cli::Command::Extract { from, output } => match from {
             cli::ExtractFrom::Bundle { file, level } => inspect::extract(level, &file, &output),
             cli::ExtractFrom::Process(pid) => inspect::extract_process(pid, &output),
@@ -76,6 +78,7 @@ mod tests {
         "main",
         "gotest",
         "build",
+        "join",
         "inspect",
         "settings",
         "go",

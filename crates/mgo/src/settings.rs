@@ -77,7 +77,8 @@ fn parallel_builds() -> Result<usize> {
     }
 }
 
-fn compression_mode() -> Result<(String, encode::Mode)> {
+/// `MGO_COMPRESS`: as given, and parsed.
+pub fn compression_mode() -> Result<(String, encode::Mode)> {
     match env::var("MGO_COMPRESS") {
         Err(env::VarError::NotPresent) => Ok((String::new(), encode::Mode::Raw)),
         Ok(value) => {
@@ -92,7 +93,7 @@ fn compression_mode() -> Result<(String, encode::Mode)> {
 }
 
 /// `MGO_LAUNCH`: how the bundle starts its variants by default.
-fn launch_flags() -> Result<u32> {
+pub fn launch_flags() -> Result<u32> {
     match env::var("MGO_LAUNCH").as_deref() {
         Err(env::VarError::NotPresent) | Ok("" | "mapped") => Ok(0),
         Ok("memfd") => Ok(mgo_format::FLAG_MEMFD_LAUNCH),

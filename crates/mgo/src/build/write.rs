@@ -1,10 +1,11 @@
-//! Each program's levels read, encoded, laid out and placed.
+//! Each program's levels read, then encoded, laid out and placed through
+//! `bundle::write`.
 
 use super::target::Program;
 use super::{Job, state};
-use crate::bundle::{self, launchers};
+use crate::bundle;
 use crate::error::{Context, Result, fail, shown};
-use crate::{encode, interrupt, place};
+use crate::{interrupt, place};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
@@ -67,25 +68,24 @@ impl Job {
                 shown(lowest_path)
             )
         })?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let encoded = encode::encode(&builds, self.settings.compression, threads);
-        interrupt::check()?;
-        let encoded = encoded.with_context(|| {
-            format!(
-                "cannot bundle {}: MGO_COMPRESS={}",
-                shown(&program.dest),
-                self.settings.compress_text
-            )
-        })?;
-        let stored: Vec<_> = encoded.iter().map(encode::Encoded::as_stored).collect();
-        let launcher = launchers::for_encoded(self.settings.compression, &encoded)?;
-        let plan = bundle::Plan::new(launcher, stored.clone(), self.settings.flags, buildinfo)
-            .with_context(|| format!("cannot lay out {}", shown(&program.dest)))?;
-        Ok(match place::place(&program.dest, &plan, mode)? {
-            place::Placed::Streamed => None,
-            place::Placed::Written | place::Placed::Kept => {
-                state::identity_written(&program.dest, self.settings.flags, &stored)
-            }
-        })
+        let storage = bundle::Storage {
+            compression: self.settings.compression,
+            compress_text: &self.settings.compress_text,
+            flags: self.settings.flags,
+        };
+        let flags = self.settings.flags;
+        bundle::write(
+            &program.dest,
+            &builds,
+            buildinfo,
+            storage,
+            mode,
+            |placed, stored| match placed {
+                place::Placed::Streamed => None,
+                place::Placed::Written | place::Placed::Kept => {
+                    state::identity_written(&program.dest, flags, stored)
+                }
+            },
+        )
     }
 }

@@ -14,6 +14,9 @@ pub struct BuildInfo {
     pub module: Option<(String, String)>,
     /// The `build` settings, as `key=value`.
     pub settings: Vec<String>,
+    /// The dependencies' `dep` lines and their replacements (`=>`), as
+    /// they are: what differs between builds of two module versions.
+    pub deps: Vec<String>,
 }
 
 const MAGIC: &[u8] = b"\xff Go buildinf:";
@@ -52,6 +55,7 @@ pub fn parse(section: &[u8]) -> Option<BuildInfo> {
                 info.module = Some((path.to_owned(), version.to_owned()));
             }
             (Some("build"), Some(setting), _) => info.settings.push(setting.to_owned()),
+            (Some("dep" | "=>"), Some(_), _) => info.deps.push(line.to_owned()),
             _ => {}
         }
     }
@@ -112,7 +116,7 @@ mod tests {
     fn reads_version_path_module_and_settings() {
         let long_setting = "z".repeat(200);
         let modinfo = format!(
-            "path\texample.com/hello\nmod\texample.com/hello\t(devel)\t\nbuild\t-trimpath=true\nbuild\tX={long_setting}\n"
+            "path\texample.com/hello\nmod\texample.com/hello\t(devel)\t\ndep\tgolang.org/x/text\tv0.3.0\th1:x\n=>\t../text\t\nbuild\t-trimpath=true\nbuild\tX={long_setting}\n"
         );
         let info = parse(&section("go1.26.8", &modinfo)).unwrap();
         assert_eq!(info.go_version, "go1.26.8");
@@ -124,6 +128,10 @@ mod tests {
         assert_eq!(
             info.settings,
             ["-trimpath=true", &format!("X={long_setting}")]
+        );
+        assert_eq!(
+            info.deps,
+            ["dep\tgolang.org/x/text\tv0.3.0\th1:x", "=>\t../text\t"]
         );
     }
 

@@ -28,6 +28,7 @@ mod goflags;
 mod gotest;
 mod hostile;
 mod inspect;
+mod join;
 mod launcher;
 mod limits;
 mod mapped;
