@@ -328,10 +328,11 @@ fn span(block: &mgo_format::Block<'_>) -> String {
     )
 }
 
-/// Maps the file at `path`, which must be a regular file: opening a FIFO
-/// would wait for a writer (and reading it would never end), and a
-/// directory or a device cannot be mapped (ENODEV, "No such device").
-fn map(path: &Path) -> Result<memmap2::Mmap, OpenError> {
+/// Opens the file at `path` for reading, refusing anything but a regular
+/// file: opening a FIFO would wait for a writer (and reading it would never
+/// end), and a directory or a device cannot be mapped (ENODEV, "No such
+/// device").
+pub fn open_regular(path: &Path) -> Result<std::fs::File, OpenError> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     // O_NONBLOCK makes opening a FIFO return at once, so that it can be
     // refused; for a regular file it changes nothing.
@@ -352,6 +353,12 @@ fn map(path: &Path) -> Result<memmap2::Mmap, OpenError> {
             "not a regular file"
         }));
     }
+    Ok(file)
+}
+
+/// Maps the regular file at `path`.
+fn map(path: &Path) -> Result<memmap2::Mmap, OpenError> {
+    let file = open_regular(path)?;
     // SAFETY: the mapping is private and read-only. A bundle that another
     // process truncates while it is read could fault; mgo itself never
     // changes a bundle in place (it replaces files by renaming).

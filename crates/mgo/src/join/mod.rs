@@ -69,6 +69,17 @@ fn executable(mode: u32) -> u32 {
     permissions | (permissions & 0o444) >> 2
 }
 
+/// The bytes of the regular file at `path` (a FIFO or a device is refused,
+/// not read until it ends).
+fn read_regular(path: &Path) -> std::result::Result<Vec<u8>, bundle::read::OpenError> {
+    use std::io::Read;
+    let mut file = bundle::read::open_regular(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(bundle::read::OpenError::Io)?;
+    Ok(bytes)
+}
+
 /// Reads and classifies one input, and settles its level.
 fn accept(given: &JoinInput) -> Result<Accepted> {
     let named = match given.level {
@@ -76,7 +87,7 @@ fn accept(given: &JoinInput) -> Result<Accepted> {
         None => shown(&given.path),
     };
     let refuse = |why: &str| fail(format!("join: {named}: {why}"));
-    let bytes = fs::read(&given.path).map_err(|e| refuse(&format!("cannot read it: {e}")))?;
+    let bytes = read_regular(&given.path).map_err(|e| refuse(&format!("cannot read it: {e}")))?;
     let input = classify::classify(&bytes).map_err(|why| refuse(&why))?;
     let level = match (given.level, input.marker) {
         (Some(level), _) if !input.accepts(level) => {

@@ -467,6 +467,8 @@ fn every_refusal_names_the_input_and_writes_nothing() {
         .ok();
     }
     copy(&hello.bundle, "bundle");
+    // A FIFO is refused, not read until a writer comes and goes.
+    run(Command::new(require("mkfifo")).arg(d.join("pipe"))).ok();
     let before = files_in(d);
     let out = d.join("out");
     let os = |s: &str| OsString::from(s);
@@ -529,6 +531,8 @@ fn every_refusal_names_the_input_and_writes_nothing() {
         ),
         (vec![os("bundle")], "bundle", "already an mgo bundle"),
         (vec![os("missing")], "missing", "No such file"),
+        (vec![os("pipe")], "pipe", "it is a FIFO, not a regular file"),
+        (vec![os(".")], ".", "it is a directory"),
     ];
     for (args, input, needle) in cases {
         let refused = join(d, "", &out, &args);
