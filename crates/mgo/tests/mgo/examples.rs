@@ -92,12 +92,7 @@ fn gofmt_from_goroot_runs_and_holds_each_plain_build() {
     // A real workload for gofmt: a badly formatted file it must list.
     let source: PathBuf = dir.path().join("ugly.go");
     fs::write(&source, "package ugly\nfunc  f( ) {return}\n").unwrap();
-    let built = built(
-        "gofmt",
-        dir.path(),
-        &["-trimpath", "-ldflags=-s -w"],
-        "cmd/gofmt",
-    );
+    let built = gofmt();
     let listed = run(exec(&built.bundle).arg("-l").arg(&source)).ok();
     assert_eq!(listed.trim(), source.to_str().unwrap());
     let formatted = run(exec(&built.bundle).arg(&source)).ok();

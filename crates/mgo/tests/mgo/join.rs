@@ -109,7 +109,7 @@ fn cgo_joins_to_what_mgo_build_writes() {
 
 #[test]
 fn gofmt_joins_to_what_mgo_build_writes() {
-    joins_to_what_mgo_build_writes(built("gofmt", &repo(), &[], "cmd/gofmt"));
+    joins_to_what_mgo_build_writes(gofmt());
 }
 
 /// The level each emulated CPU of the matrix runs, once per test run.

@@ -262,7 +262,14 @@ impl Built {
 /// Builds `package` from `dir` with `flags`, once per test run, both ways.
 pub fn built(key: &str, dir: &Path, flags: &[&str], package: &str) -> &'static Built {
     static FIXTURES: Cells<Built> = Cells::new();
-    FIXTURES.get(key, || build_fixture(key, dir, flags, package))
+    let fixture = FIXTURES.get(key, || build_fixture(key, dir, flags, package));
+    // Whichever test asks first builds it: two ways of asking would make
+    // a test's fixture depend on the order tests run in.
+    assert!(
+        fixture.dir == dir && fixture.flags == flags && fixture.package == package,
+        "fixture {key:?} is asked for in two ways: give each its own key"
+    );
+    fixture
 }
 
 fn build_fixture(key: &str, dir: &Path, flags: &[&str], package: &str) -> Built {
@@ -540,6 +547,19 @@ pub fn wait_until(
 /// launcher verifies it in a forked child while copying.
 pub fn vet() -> &'static Built {
     built("vet", &repo(), &[], "cmd/vet")
+}
+
+/// GOROOT's cmd/gofmt, stripped and without paths, as releases build it.
+/// One definition: a fixture is built once per run by whichever test asks
+/// first, so every test must ask for it the same way, from a directory
+/// that outlives the test.
+pub fn gofmt() -> &'static Built {
+    built(
+        "gofmt",
+        &repo(),
+        &["-trimpath", "-ldflags=-s -w"],
+        "cmd/gofmt",
+    )
 }
 
 /// The lines mgo itself printed (`mgo: ...`) among `stderr`'s.
