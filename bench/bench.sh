@@ -13,6 +13,9 @@
 # 3. The MGO_COMPRESS modes (BENCH_MODES, space-separated): size, start
 #    overhead both ways, peak memory at start, build time, and how long
 #    MGODEBUG=extract takes to re-create the build (DWARF deflated again).
+# 4. A large program, restic from the module proxy (BENCH_LARGE=1, the
+#    default of a full run): start overhead and peak memory, mapped and
+#    from the file start, against the build run directly.
 #
 # Start times are medians over BENCH_ROUNDS rounds (default 3) of hyperfine,
 # each round running every command BENCH_RUNS_HELLO / BENCH_RUNS_GO times in
@@ -24,7 +27,7 @@ quick=0
 case "${1:-}" in
   "") ;;
   --quick) quick=1 ;;
-  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 esac
 
@@ -42,12 +45,13 @@ done
 if ((quick)); then
   runs_hello=${BENCH_RUNS_HELLO:-20} runs_go=${BENCH_RUNS_GO:-10} rounds=${BENCH_ROUNDS:-1}
   warmup=3 build_runs=2 build_noop_runs=5 mode_runs_hello=10 mode_runs_go=5
-  modes=${BENCH_MODES:-z3 lz4}
+  modes=${BENCH_MODES:-z3 lz4} large=${BENCH_LARGE:-0}
 else
   runs_hello=${BENCH_RUNS_HELLO:-300} runs_go=${BENCH_RUNS_GO:-100} rounds=${BENCH_ROUNDS:-3}
   warmup=20 build_runs=3 build_noop_runs=30 mode_runs_hello=100 mode_runs_go=30
-  modes=${BENCH_MODES:-g1 g9 z1 z3 z19 Z1 Z3 Z19 lz4}
+  modes=${BENCH_MODES:-g1 g9 z1 z3 z19 Z1 Z3 Z19 lz4} large=${BENCH_LARGE:-1}
 fi
+restic_version=v0.18.1
 
 # The launcher obeys GOAMD64 and MGODEBUG at run time, and mgo reads GOAMD64
 # as the lowest level to bundle: a value inherited from the caller's shell
@@ -298,6 +302,51 @@ echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 mode_rows hello "$root/examples/hello" . "$work/hello.plain" "$mode_runs_hello"
 mode_rows cmdgo "$work" cmd/go "$work/cmdgo.plain" "$mode_runs_go" env GOROOT
 echo
+# --- 4. A large program ------------------------------------------------------
+# restic (a 62 MB build, 45 MB of it loadable), from the module proxy at a
+# pinned version: does a start cost more as the program grows?
+if ((large)); then
+  rdir=$work/restic rb=$work/restic.bundle rv=$work/restic.variant
+  log "restic $restic_version: module proxy, then bundle"
+  mkdir -p "$rdir"
+  (cd "$rdir" && go mod init example.com/bench-restic >/dev/null 2>&1 \
+    && go get "github.com/restic/restic/cmd/restic@$restic_version" >/dev/null 2>&1 \
+    && "$mgo" -o "$rb" github.com/restic/restic/cmd/restic) \
+    || die "cannot build restic $restic_version through the module proxy (BENCH_LARGE=0 skips it)"
+  MGODEBUG=extract "$rb" >"$rv"
+  chmod +x "$rv"
+  log "restic: start times and peak memory"
+  # Warmup runs make the default start's one check and the file start's
+  # cache file: what is measured is every later start.
+  read -r renv rdirect rmapped rfile < <(starts "$runs_go" "env $rv version" "$rv version" "$rb version" \
+    "env MGODEBUG=file MGOCACHE=$work/cache $rb version")
+  rfile=$(calc "$rfile - ($renv - $rdirect)" .6f)
+  # maxrss CMD...: the lowest peak resident memory (KiB) of 5 runs.
+  maxrss() {
+    python3 - "$@" <<'PY'
+import os, subprocess, sys
+best = None
+for _ in range(5):
+    p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+    _, _, usage = os.wait4(p.pid, 0)
+    best = usage.ru_maxrss if best is None else min(best, usage.ru_maxrss)
+print(best)
+PY
+  }
+  rpd=$(maxrss "$rv" version) rpm=$(maxrss "$rb" version)
+  rpf=$(MGODEBUG=file MGOCACHE=$work/cache maxrss "$rb" version)
+  echo "### A large program: restic $restic_version (\`restic version\`)"
+  echo
+  echo "| | start (median ms) | overhead (ms) | peak resident memory (MiB) | over the build run directly (MiB) |"
+  echo "|---|---:|---:|---:|---:|"
+  echo "| the build run directly | $(calc "$rdirect * 1e3" .2f) | | $(calc "$rpd / 1024" .1f) | |"
+  echo "| bundle, mapped (the default) | $(calc "$rmapped * 1e3" .2f) | $(calc "($rmapped - $rdirect) * 1e3" +.2f) | $(calc "$rpm / 1024" .1f) | $(calc "($rpm - $rpd) / 1024" +.2f) |"
+  echo "| bundle, file start (MGODEBUG=file) | $(calc "$rfile * 1e3" .2f) | $(calc "($rfile - $rdirect) * 1e3" +.2f) | $(calc "$rpf / 1024" .1f) | $(calc "($rpf - $rpd) / 1024" +.2f) |"
+  echo
+  echo "Goal: at most +0.3 ms and +0.5 MiB over the build run directly."
+  echo
+fi
+
 echo "Launchers (bytes):"
 while read -r flavour _; do
   [[ -z $flavour || $flavour == \#* ]] && continue
