@@ -10,6 +10,7 @@
 //! (up-to-date rebuilds), `gotest` (`mgo test`), `inspect` and `read`
 //! (reading bundles back), `interrupt` (signals).
 
+mod bench;
 mod build;
 mod bundle;
 mod cli;
@@ -75,6 +76,7 @@ mod tests {
     const ROOMS: &[&str] = &[
         "main",
         "gotest",
+        "bench",
         "build",
         "inspect",
         "settings",
