@@ -98,27 +98,26 @@ pub fn run(
         statuses: Vec::new(),
         failed_tests: Vec::new(),
     };
-    for _ in 0..rounds {
-        for &level in levels {
-            for package in &packages {
-                let Some((_, binary)) = package.binaries.iter().find(|(l, _)| *l == level) else {
-                    continue;
-                };
-                let status = run_binary(
-                    split,
-                    package,
-                    binary,
-                    level,
-                    json,
-                    &mut results,
-                    &mut outcome.failed_tests,
-                )?;
-                match outcome.statuses.iter_mut().find(|(l, _)| *l == level) {
-                    Some((_, kept)) if kept.success() => *kept = status,
-                    Some(_) => {}
-                    None => outcome.statuses.push((level, status)),
-                }
-            }
+    for (level, index) in schedule(rounds, levels, packages.len()) {
+        let Some(package) = packages.get(index) else {
+            continue;
+        };
+        let Some((_, binary)) = package.binaries.iter().find(|(l, _)| *l == level) else {
+            continue;
+        };
+        let status = run_binary(
+            split,
+            package,
+            binary,
+            level,
+            json,
+            &mut results,
+            &mut outcome.failed_tests,
+        )?;
+        match outcome.statuses.iter_mut().find(|(l, _)| *l == level) {
+            Some((_, kept)) if kept.success() => *kept = status,
+            Some(_) => {}
+            None => outcome.statuses.push((level, status)),
         }
     }
     if !results.is_empty() {
@@ -128,8 +127,20 @@ pub fn run(
     Ok(outcome)
 }
 
+/// The order of the runs: round after round, each round every level from
+/// the lowest, each level every package; a run is (level, package index).
+fn schedule(rounds: usize, levels: &[u8], packages: usize) -> Vec<(u8, usize)> {
+    (0..rounds)
+        .flat_map(|_| {
+            levels
+                .iter()
+                .flat_map(move |&l| (0..packages).map(move |p| (l, p)))
+        })
+        .collect()
+}
+
 /// `go test -c` once per level and package, each level's in parallel;
-/// the packages without test files are said and left out.
+/// the packages without test files are left out.
 fn build(
     request: &Request,
     split: &TestSplit,
@@ -180,8 +191,9 @@ fn build(
                 )),
             ));
         }
+        // go test -c writes nothing for a package without tests, and says
+        // so itself ("[no test files]").
         if binaries.iter().any(|(_, b)| !b.exists()) {
-            console::print(&format!("?   \t{path}\t[no test files]\n"));
             continue;
         }
         packages.push(Package {
@@ -319,4 +331,19 @@ fn run_binary(
         ));
     }
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_take_turns_round_by_round() {
+        assert_eq!(
+            schedule(2, &[1, 2, 3], 1),
+            [(1, 0), (2, 0), (3, 0), (1, 0), (2, 0), (3, 0)]
+        );
+        assert_eq!(schedule(1, &[2, 3], 2), [(2, 0), (2, 1), (3, 0), (3, 1)]);
+        assert!(schedule(3, &[1], 0).is_empty());
+    }
 }

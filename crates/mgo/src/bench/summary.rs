@@ -151,12 +151,12 @@ pub fn summary(results: &Results, levels: &[u8]) -> String {
         };
         // The geomean row's change, in words: "faster" is time saved, as
         // benchstat's negative sec/op delta.
-        let change = if ratio < 1.0 {
-            format!("{:.1}% faster", (1.0 - ratio) * 100.0)
-        } else if ratio > 1.0 {
-            format!("{:.1}% slower", (ratio - 1.0) * 100.0)
-        } else {
+        let change = if (ratio - 1.0).abs() < 0.0005 {
             "no change".to_owned()
+        } else if ratio < 1.0 {
+            format!("{:.1}% faster", (1.0 - ratio) * 100.0)
+        } else {
+            format!("{:.1}% slower", (ratio - 1.0) * 100.0)
         };
         let noun = if compared == 1 {
             "benchmark"
