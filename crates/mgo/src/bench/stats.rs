@@ -260,6 +260,7 @@ fn exact_cdf(n1: usize, groups: &[usize], twice_u: usize) -> f64 {
     }
     let mut seen = 0;
     for &t in groups {
+        let weights: Vec<f64> = (0..=t).map(|k| choose(t, k)).collect();
         let mut next = vec![vec![0.0f64; width]; n1 + 1];
         for (a, row) in ways.iter().enumerate() {
             let before_b = seen - a.min(seen);
@@ -267,10 +268,10 @@ fn exact_cdf(n1: usize, groups: &[usize], twice_u: usize) -> f64 {
                 if count == 0.0 {
                     continue;
                 }
-                for k in 0..=t.min(n1 - a) {
+                for (k, weight) in weights.iter().enumerate().take(n1 - a + 1) {
                     let added = k * (2 * before_b + (t - k));
                     if let Some(cell) = next.get_mut(a + k).and_then(|r| r.get_mut(u + added)) {
-                        *cell += count * choose(t, k);
+                        *cell += count * weight;
                     }
                 }
             }

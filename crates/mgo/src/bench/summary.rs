@@ -352,6 +352,23 @@ mod tests {
     }
 
     #[test]
+    fn a_level_within_a_twentieth_of_a_percent_is_no_change() {
+        let mut results = Results::default();
+        for v in [10.0, 11.0, 12.0, 13.0] {
+            results.add(1, "p", "BenchmarkA", v * 1000.0);
+            results.add(3, "p", "BenchmarkA", v * 1000.0 + 1.0);
+        }
+        let text = summary(&results, &[1, 3]);
+        assert!(
+            text.lines()
+                .any(|l| l == "v3: no change (geomean), 0 of 1 benchmark significant"),
+            "{text}"
+        );
+        // Four runs: enough for a difference, too few for an interval.
+        assert!(text.contains("note: 4 runs per level"), "{text}");
+    }
+
+    #[test]
     fn only_tests_that_some_levels_pass_are_named() {
         let failed = vec![
             (3, "TestFMA".to_owned()),

@@ -297,6 +297,45 @@ fn bench_json_is_test2json_with_the_level_in_each_object() {
     );
 }
 
+/// go test's flags reach every run: `-cpu 1,2` runs each benchmark with
+/// GOMAXPROCS 1 (no suffix) and 2 (`-2`), `-benchmem` adds B/op, `-run`
+/// picks the test, `-v` shows it; `-count` is the number of rounds.
+#[test]
+fn bench_passes_go_test_flags_to_every_run() {
+    let out = run(mgo(&testdata("bench")).args([
+        "test",
+        "-bench",
+        "Sum",
+        "-benchtime",
+        "3x",
+        "-cpu",
+        "1,2",
+        "-benchmem",
+        "-run",
+        "TestLevel",
+        "-v",
+        "-count",
+        "2",
+        ".",
+    ]));
+    let stdout = out.ok();
+    let runs: Vec<&str> = stdout.split("goamd64: ").skip(1).collect();
+    assert_eq!(runs.len(), 2 * runnable().len(), "{stdout}");
+    for (run, level) in runs.iter().zip(runnable().iter().cycle()) {
+        assert!(run.starts_with(&format!("{level}\n")), "{run}");
+        let results: Vec<&str> = run
+            .lines()
+            .filter(|l| l.starts_with("BenchmarkSum") && l.contains("ns/op"))
+            .collect();
+        assert_eq!(results.len(), 2, "{run}");
+        assert!(results[0].starts_with("BenchmarkSum "), "{run}");
+        assert!(results[1].starts_with("BenchmarkSum-2 "), "{run}");
+        assert!(results.iter().all(|l| l.contains("B/op")), "{run}");
+        assert!(run.contains(&format!("GOAMD64={level}")), "{run}");
+        assert!(!run.contains("TestCount"), "{run}");
+    }
+}
+
 /// A test that passes below v3 and fails from v3 on: since golang/go#71204
 /// the compiler fuses `x*y+z` into one FMA instruction at v3, and the
 /// product is no longer rounded on its own. mgo names the test and the
