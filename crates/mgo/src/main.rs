@@ -7,7 +7,8 @@
 //! environment), `pipeline` (making bundles, step by step), `go` (running
 //! the toolchain), `compress` and `bundle` (encoding and laying out),
 //! `output` and `scratch` (placing files, temporary files), `state`
-//! (up-to-date rebuilds), `gotest` (`mgo test`), `inspect` and `read`
+//! (up-to-date rebuilds), `gotest` (`mgo test`), `bench` (`mgo test -bench`:
+//! the levels compared), `inspect` and `read`
 //! (reading bundles back), `interrupt` (signals).
 
 mod bench;
