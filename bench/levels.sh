@@ -5,7 +5,7 @@
 # and prints one Markdown row per package with the command that reproduces
 # it, after a line that says which machine ran it.
 #
-#   bench/levels.sh            10 rounds of -benchtime 200ms (about 12 minutes
+#   bench/levels.sh            10 rounds of -benchtime 200ms (about 11 minutes
 #                              on 2 cores)
 #   bench/levels.sh --quick    2 rounds of -benchtime 1x, only to smoke-test
 #
