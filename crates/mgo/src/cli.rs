@@ -696,6 +696,107 @@ fn extract_running(
     Ok(Command::Extract { from, output })
 }
 
+/// `go test`'s flags that its test binary takes (`-test.name`), rather than
+/// the build (cmd/go/internal/test/testflag.go); `-v` is both, and goes to
+/// the binary. `-json`, `-exec` and `-vet` are go test's own.
+const BINARY_FLAGS: &[&str] = &[
+    "bench",
+    "benchmem",
+    "benchtime",
+    "blockprofile",
+    "blockprofilerate",
+    "count",
+    "coverprofile",
+    "cpu",
+    "cpuprofile",
+    "failfast",
+    "fullpath",
+    "fuzz",
+    "fuzzminimizetime",
+    "fuzztime",
+    "list",
+    "memprofile",
+    "memprofilerate",
+    "mutexprofile",
+    "mutexprofilefraction",
+    "outputdir",
+    "parallel",
+    "run",
+    "short",
+    "shuffle",
+    "skip",
+    "timeout",
+    "trace",
+    "v",
+];
+
+/// `go test`'s arguments sorted for building each test binary once with
+/// `go test -c` and then running it: what `go test` itself would do, in
+/// two steps.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TestSplit {
+    /// Flags for `go test -c` (build flags, `-vet`, `-cover`), with their
+    /// separate values.
+    pub build: Vec<OsString>,
+    /// The binary's flags, without the `test.` prefix: name, and value
+    /// (`None` for a boolean flag given bare).
+    pub binary: Vec<(String, Option<OsString>)>,
+    /// `-exec`'s program, if given.
+    pub exec: Option<OsString>,
+    /// The packages.
+    pub packages: Vec<OsString>,
+    /// What follows `-args`, for the binary as it is.
+    pub args: Vec<OsString>,
+}
+
+impl TestSplit {
+    /// The last value of the binary flag `name`, if given.
+    pub fn value(&self, name: &str) -> Option<&OsStr> {
+        self.binary
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_deref().unwrap_or(OsStr::new("true")))
+    }
+}
+
+/// Splits `go test`'s arguments (`Request::go_args`) into [`TestSplit`].
+/// `-json` is left out: the caller turns it into test2json's output.
+pub fn split_test_args(go_args: &[OsString]) -> TestSplit {
+    let mut split = TestSplit::default();
+    let mut args = go_args.iter();
+    while let Some(arg) = args.next() {
+        if flag_named(arg, "args") {
+            split.args.extend(args.cloned());
+            break;
+        }
+        let Some(f) = flag(arg) else {
+            split.packages.push(arg.clone());
+            continue;
+        };
+        let name = f.name.strip_prefix("test.").unwrap_or(&f.name).to_owned();
+        let value = match f.inline_value {
+            Some(v) => Some(v.to_owned()),
+            None if takes_value(GoVerb::Test, &f.name) => args.next().cloned(),
+            None => None,
+        };
+        if name == "json" {
+            continue;
+        }
+        if name == "exec" {
+            split.exec = value;
+        } else if BINARY_FLAGS.contains(&name.as_str()) {
+            split.binary.push((name, value));
+        } else {
+            split.build.push(arg.clone());
+            if f.inline_value.is_none() {
+                split.build.extend(value);
+            }
+        }
+    }
+    split
+}
+
 /// Finds the last `-name=value` in GOFLAGS, which go also obeys.
 pub fn from_goflags(goflags: &str, name: &str) -> Option<String> {
     goflags.split_whitespace().rev().find_map(|word| {
@@ -713,6 +814,43 @@ pub const HELP: &str = include_str!("help.txt");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_args_split_into_build_and_binary_flags() {
+        let args: Vec<OsString> = [
+            "-tags",
+            "x",
+            "-bench",
+            "Pop",
+            "-count=3",
+            "./a",
+            "-benchmem",
+            "-v",
+            "-test.benchtime",
+            "20x",
+            "-exec",
+            "qemu",
+            "-json",
+            "-gcflags=-N",
+            "./b",
+            "-args",
+            "-z",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let split = split_test_args(&args);
+        assert_eq!(split.build, ["-tags", "x", "-gcflags=-N"]);
+        assert_eq!(split.packages, ["./a", "./b"]);
+        assert_eq!(split.args, ["-z"]);
+        assert_eq!(split.exec.as_deref(), Some(OsStr::new("qemu")));
+        let names: Vec<&str> = split.binary.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["bench", "count", "benchmem", "v", "benchtime"]);
+        assert_eq!(split.value("count"), Some(OsStr::new("3")));
+        assert_eq!(split.value("benchmem"), Some(OsStr::new("true")));
+        assert_eq!(split.value("benchtime"), Some(OsStr::new("20x")));
+        assert_eq!(split.value("run"), None);
+    }
 
     fn parsed(args: &[&str]) -> Result<Command> {
         parse(args.iter().map(OsString::from))

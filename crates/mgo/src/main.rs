@@ -7,9 +7,11 @@
 //! environment), `pipeline` (making bundles, step by step), `go` (running
 //! the toolchain), `compress` and `bundle` (encoding and laying out),
 //! `output` and `scratch` (placing files, temporary files), `state`
-//! (up-to-date rebuilds), `gotest` (`mgo test`), `join` (`mgo join`), `inspect` and `read`
+//! (up-to-date rebuilds), `gotest` (`mgo test`), `bench` (`mgo test -bench`:
+//! the levels compared), `join` (`mgo join`), `inspect` and `read`
 //! (reading bundles back), `interrupt` (signals).
 
+mod bench;
 mod build;
 mod bundle;
 mod cli;
@@ -77,6 +79,7 @@ mod tests {
     const ROOMS: &[&str] = &[
         "main",
         "gotest",
+        "bench",
         "build",
         "join",
         "inspect",

@@ -64,7 +64,8 @@ fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn parallel_builds() -> Result<usize> {
+/// `MGO_PARALLEL_BUILD`, or one build per CPU.
+pub fn parallel_builds() -> Result<usize> {
     match env::var("MGO_PARALLEL_BUILD") {
         Err(env::VarError::NotPresent) => Ok(available_cpus()),
         Ok(value) if value.is_empty() => Ok(available_cpus()),

@@ -2,17 +2,23 @@
 //! or fails is reported as, and handing mgo's own command over to go.
 
 use crate::error::{self, Result, fail};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
-/// A `go` command run from `dir`, with stdin from /dev/null. Each go that
+/// A `go` command run from `dir`, with stdin from /dev/null, that dies
+/// with mgo (see [`child_command`]).
+pub(super) fn go_command(dir: &Path) -> Command {
+    child_command(OsStr::new("go"), dir)
+}
+
+/// `program` run from `dir`, with stdin from /dev/null. Each child that
 /// mgo waits for dies with mgo: the kernel sends it SIGKILL if mgo is
 /// killed (PR_SET_PDEATHSIG; the thread that starts it lives until it ends).
-pub(super) fn go_command(dir: &Path) -> Command {
-    let mut command = Command::new("go");
+pub fn child_command(program: &OsStr, dir: &Path) -> Command {
+    let mut command = Command::new(program);
     command.current_dir(dir).stdin(Stdio::null());
     let parent = rustix::process::getpid();
     // SAFETY: the closure runs in the child between fork and exec and only

@@ -79,6 +79,9 @@ pub struct Outcome {
     pub first_failure: Option<(u8, ExitStatus)>,
     /// The output, with [`Relay::hold`].
     pub held: Held,
+    /// Each test that a level's output said failed (`go test`), with the
+    /// level, in the order the lines came.
+    pub failed_tests: Vec<(u8, String)>,
 }
 
 /// Runs `runs`, at most `parallel` at a time, lowest level first. With
@@ -98,7 +101,11 @@ pub fn run_levels(
     } else {
         Marking::Shared
     };
-    let relayer = Relayer::new(Merger::new(&levels, marking, relay.json), relay.hold);
+    let relayer = Relayer::new(
+        Merger::new(&levels, marking, relay.json),
+        relay.hold,
+        relay.json,
+    );
     let set = RunSet::new(runs, on_failure, relayer);
     thread::scope(|scope| {
         for _ in 0..workers {
@@ -194,10 +201,12 @@ impl RunSet {
         }
         let mut statuses = into_inner(self.results);
         statuses.sort_by_key(|(level, _)| *level);
+        let (held, failed_tests) = self.relayer.into_parts();
         Ok(Outcome {
             statuses,
             first_failure: into_inner(self.first_failure),
-            held: self.relayer.into_held(),
+            held,
+            failed_tests,
         })
     }
 }

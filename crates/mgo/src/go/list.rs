@@ -54,6 +54,29 @@ pub fn package_names(
     )
 }
 
+/// The import path and directory of each package `packages` match.
+pub fn package_dirs(
+    dir: &Path,
+    goflags: &str,
+    selection_flags: &[OsString],
+    packages: &[OsString],
+) -> Result<Vec<(String, PathBuf)>> {
+    let lines = list(
+        dir,
+        goflags,
+        selection_flags,
+        packages,
+        &[],
+        "{{.ImportPath}}\t{{.Dir}}",
+        None,
+    )?;
+    Ok(lines
+        .iter()
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(path, dir)| (path.to_owned(), PathBuf::from(dir)))
+        .collect())
+}
+
 /// The user's sources a build at `level` reads: the directories of the
 /// packages it compiles that are neither in GOROOT nor in the module cache,
 /// and the files those packages embed.

@@ -221,7 +221,7 @@ fn prefixed(levels: Levels, text: &[u8]) -> Vec<u8> {
 }
 
 /// A JSON object line with `"GOAMD64":"v<level>"` as its first field.
-fn with_level_field(level: u8, object: &[u8]) -> Vec<u8> {
+pub fn with_level_field(level: u8, object: &[u8]) -> Vec<u8> {
     let rest = object.strip_prefix(b"{").unwrap_or(object);
     let mut line = format!("{{\"GOAMD64\":\"v{level}\"").into_bytes();
     if !rest.trim_ascii_start().starts_with(b"}") {

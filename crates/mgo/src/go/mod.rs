@@ -5,6 +5,7 @@
 //!   ([`exec`]).
 //! - `env.rs`: [`env()`] (`go env`: the target, the toolchain, GOFLAGS as go
 //!   reads them) and the Go versions mgo works with.
+//! - `failures.rs`: which test a line of `go test`'s output says failed.
 //! - `list.rs`: `go list` queries ([`package_names`], [`sources`]).
 //! - `levels.rs`: [`run_levels`], one go per level in parallel, each in
 //!   its own process group; the first failure stops the others.
@@ -15,13 +16,16 @@
 
 mod command;
 mod env;
+mod failures;
 mod levels;
 mod list;
 mod merge;
 mod relay;
 
-pub use command::{describe_status, exec};
+pub use command::{child_command, describe_status, exec};
 pub use env::{GoEnv, env, version_supported};
+pub use failures::failed_test;
 pub use levels::{LevelRun, OnFailure, Outcome, Relay, level_command, run_levels};
-pub use list::{package_names, sources};
+pub use list::{package_dirs, package_names, sources};
+pub use merge::with_level_field;
 pub use relay::print_held;

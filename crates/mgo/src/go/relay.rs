@@ -3,6 +3,7 @@
 //! it is marked), whose lines are printed, or kept back for a run whose
 //! output only counts if it succeeds.
 
+use super::failures::failed_test;
 use super::merge::{Merger, Out, Stream};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Child, ExitStatus};
@@ -30,13 +31,29 @@ pub(super) struct Relayer {
     merger: Mutex<Merger>,
     /// `Some` when lines are kept back instead of printed.
     held: Option<Mutex<Held>>,
+    /// stdout is JSON lines.
+    json: bool,
+    /// The tests each level's output said failed, in the order they came.
+    failed_tests: Mutex<Vec<(u8, String)>>,
 }
 
 impl Relayer {
-    pub(super) fn new(merger: Merger, hold: bool) -> Self {
+    pub(super) fn new(merger: Merger, hold: bool, json: bool) -> Self {
         Self {
             merger: Mutex::new(merger),
             held: hold.then(Mutex::default),
+            json,
+            failed_tests: Mutex::default(),
+        }
+    }
+
+    /// Notes a test that `level`'s stdout line says failed.
+    fn observe(&self, level: u8, line: &[u8]) {
+        if let Some(test) = failed_test(line.trim_ascii_end(), self.json) {
+            self.failed_tests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((level, test));
         }
     }
 
@@ -80,11 +97,17 @@ impl Relayer {
         self.with_merger(Merger::stop_all);
     }
 
-    /// The lines kept back.
-    pub(super) fn into_held(self) -> Held {
-        self.held
+    /// The lines kept back, and the tests that failed at each level.
+    pub(super) fn into_parts(self) -> (Held, Vec<(u8, String)>) {
+        let held = self
+            .held
             .map(|h| h.into_inner().unwrap_or_else(PoisonError::into_inner))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let failed = self
+            .failed_tests
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        (held, failed)
     }
 }
 
@@ -126,6 +149,9 @@ fn relay_lines(from: impl Read, level: u8, stream: Stream, quiet: &AtomicBool, r
             Ok(_) => {}
         }
         if !quiet.load(Ordering::SeqCst) {
+            if stream == Stream::Stdout {
+                relayer.observe(level, &line);
+            }
             relayer.with_merger(|m| m.line(level, stream, &line));
         }
     }

@@ -100,6 +100,25 @@ pub fn delve() -> &'static Path {
     })
 }
 
+/// benchstat (golang.org/x/perf), built from the Go module proxy once per
+/// test run at a pinned version: the tool users compare `mgo test -bench`
+/// output with, and whose numbers `bench/stats.rs` is tested against.
+pub fn benchstat() -> &'static Path {
+    static BENCHSTAT: OnceLock<PathBuf> = OnceLock::new();
+    BENCHSTAT.get_or_init(|| {
+        let bin = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tools");
+        let dir = scratch();
+        run(go(dir.path())
+            .args([
+                "install",
+                "golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da",
+            ])
+            .env("GOBIN", &bin))
+        .ok();
+        bin.join("benchstat")
+    })
+}
+
 /// What a finished command left.
 #[derive(Debug)]
 pub struct Run {

@@ -1,0 +1,3 @@
+module example.com/fma
+
+go 1.22
