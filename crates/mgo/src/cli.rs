@@ -192,6 +192,7 @@ const TEST_VALUE_FLAGS: &[&str] = &[
     "blockprofile",
     "blockprofilerate",
     "count",
+    "coverprofile",
     "cpu",
     "cpuprofile",
     "fuzz",
@@ -828,6 +829,8 @@ mod tests {
             "-v",
             "-test.benchtime",
             "20x",
+            "-coverprofile",
+            "c.out",
             "-exec",
             "qemu",
             "-json",
@@ -845,11 +848,29 @@ mod tests {
         assert_eq!(split.args, ["-z"]);
         assert_eq!(split.exec.as_deref(), Some(OsStr::new("qemu")));
         let names: Vec<&str> = split.binary.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["bench", "count", "benchmem", "v", "benchtime"]);
+        assert_eq!(
+            names,
+            [
+                "bench",
+                "count",
+                "benchmem",
+                "v",
+                "benchtime",
+                "coverprofile"
+            ]
+        );
+        assert_eq!(split.value("coverprofile"), Some(OsStr::new("c.out")));
         assert_eq!(split.value("count"), Some(OsStr::new("3")));
         assert_eq!(split.value("benchmem"), Some(OsStr::new("true")));
         assert_eq!(split.value("benchtime"), Some(OsStr::new("20x")));
         assert_eq!(split.value("run"), None);
+    }
+
+    /// `-coverprofile FILE` takes its value: FILE is not a package.
+    #[test]
+    fn a_test_flags_separate_value_is_not_a_package() {
+        let request = request(&["test", "-coverprofile", "c.out", "./x", "-run", "Y"]);
+        assert_eq!(strings(&request.packages), ["./x"]);
     }
 
     fn parsed(args: &[&str]) -> Result<Command> {
