@@ -182,11 +182,9 @@ const BUILD_VALUE_FLAGS: &[&str] = &[
     "debug-trace",
 ];
 
-/// `go test`'s own flags that take a value (cmd/go/internal/test/testflag.go),
-/// also in their `-test.` spelling.
-const TEST_VALUE_FLAGS: &[&str] = &[
-    "exec",
-    "vet",
+/// `go test`'s flags for its test binary (`-test.name`) that take a value,
+/// also in their `-test.` spelling (cmd/go/internal/test/testflag.go).
+const BINARY_VALUE_FLAGS: &[&str] = &[
     "bench",
     "benchtime",
     "blockprofile",
@@ -206,19 +204,27 @@ const TEST_VALUE_FLAGS: &[&str] = &[
     "outputdir",
     "parallel",
     "run",
+    "shuffle",
     "skip",
     "timeout",
     "trace",
-    "shuffle",
 ];
+
+/// Its boolean ones; `-v` is go test's too, and goes to the binary.
+const BINARY_BOOL_FLAGS: &[&str] = &["benchmem", "failfast", "fullpath", "short", "v"];
+
+/// `go test`'s own flags that take a value (`-json` takes none).
+const GO_TEST_VALUE_FLAGS: &[&str] = &["exec", "vet"];
 
 /// Flags that change which packages a pattern matches.
 const SELECTION_FLAGS: &[&str] = &["tags", "mod", "modfile", "overlay"];
 
 fn takes_value(verb: GoVerb, name: &str) -> bool {
     BUILD_VALUE_FLAGS.contains(&name)
-        || (verb == GoVerb::Test
-            && TEST_VALUE_FLAGS.contains(&name.strip_prefix("test.").unwrap_or(name)))
+        || (verb == GoVerb::Test && {
+            let name = name.strip_prefix("test.").unwrap_or(name);
+            BINARY_VALUE_FLAGS.contains(&name) || GO_TEST_VALUE_FLAGS.contains(&name)
+        })
 }
 
 /// One flag as written: `-name`, `--name`, `-name=value`.
@@ -697,40 +703,6 @@ fn extract_running(
     Ok(Command::Extract { from, output })
 }
 
-/// `go test`'s flags that its test binary takes (`-test.name`), rather than
-/// the build (cmd/go/internal/test/testflag.go); `-v` is both, and goes to
-/// the binary. `-json`, `-exec` and `-vet` are go test's own.
-const BINARY_FLAGS: &[&str] = &[
-    "bench",
-    "benchmem",
-    "benchtime",
-    "blockprofile",
-    "blockprofilerate",
-    "count",
-    "coverprofile",
-    "cpu",
-    "cpuprofile",
-    "failfast",
-    "fullpath",
-    "fuzz",
-    "fuzzminimizetime",
-    "fuzztime",
-    "list",
-    "memprofile",
-    "memprofilerate",
-    "mutexprofile",
-    "mutexprofilefraction",
-    "outputdir",
-    "parallel",
-    "run",
-    "short",
-    "shuffle",
-    "skip",
-    "timeout",
-    "trace",
-    "v",
-];
-
 /// `go test`'s arguments sorted for building each test binary once with
 /// `go test -c` and then running it: what `go test` itself would do, in
 /// two steps.
@@ -786,7 +758,9 @@ pub fn split_test_args(go_args: &[OsString]) -> TestSplit {
         }
         if name == "exec" {
             split.exec = value;
-        } else if BINARY_FLAGS.contains(&name.as_str()) {
+        } else if BINARY_VALUE_FLAGS.contains(&name.as_str())
+            || BINARY_BOOL_FLAGS.contains(&name.as_str())
+        {
             split.binary.push((name, value));
         } else {
             split.build.push(arg.clone());
